@@ -1,0 +1,392 @@
+"""init_telemetry(): settings -> resource -> traces -> metrics -> logs -> instrumentations.
+
+Each step is a small function that adds to the Telemetry handle's parts. The global providers
+are set once per process; a second init_telemetry() returns the handle of the first.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import platform
+import socket
+import threading
+from typing import Any
+
+from opentelemetry import metrics as metrics_api
+from opentelemetry import trace as trace_api
+from opentelemetry._logs import get_logger_provider, set_logger_provider
+from opentelemetry.sdk.resources import (
+    TELEMETRY_SDK_LANGUAGE,
+    TELEMETRY_SDK_NAME,
+    TELEMETRY_SDK_VERSION,
+    Resource,
+)
+from opentelemetry.sdk.trace import sampling
+from opentelemetry.sdk.version import __version__ as sdk_version
+
+from pywats_otel import _exporters, _instrumentations, semconv
+from pywats_otel._errors import SettingProblem, TelemetryConfigError
+from pywats_otel._pipeline import (
+    CountingBatchLogRecordProcessor,
+    CountingBatchSpanProcessor,
+    CountingLogExporter,
+    CountingMetricExporter,
+    CountingSpanExporter,
+    ExportStats,
+    install_sdk_log_filter,
+    scrub,
+    set_secrets,
+)
+from pywats_otel._settings import Signal, TelemetrySettings, load_settings
+from pywats_otel._telemetry import Telemetry, _Parts
+from pywats_otel._version import __version__
+
+__all__ = ["get_telemetry", "init_telemetry", "shutdown_telemetry"]
+
+_logger = logging.getLogger("pywats_otel")
+_lock = threading.RLock()
+_current: Telemetry | None = None
+_atexit_registered = False
+
+
+def init_telemetry(**settings: Any) -> Telemetry:
+    """Set up traces, metrics and logs for this process and return the handle.
+
+    Keyword arguments override any setting (see ``TelemetrySettings``); ``None`` means "not
+    given". Values come from keyword arguments, ``PYWATS_OTEL_*`` variables, ``OTEL_*``
+    variables, the TOML file named by ``PYWATS_OTEL_CONFIG_FILE``, then defaults.
+
+    Raises TelemetryConfigError for a refused setting. Anything else that goes wrong while
+    starting (a port in use, a collector down) is logged and start-up goes on.
+    """
+    global _current  # noqa: PLW0603 - the process-wide handle, guarded by _lock
+    with _lock:
+        if _current is not None:
+            _warn_if_different(_current, settings)
+            return _current
+        resolved = load_settings(settings)
+        telemetry = _start(resolved) if resolved.enabled else Telemetry(resolved)
+        _current = telemetry
+        _register_atexit()
+        return telemetry
+
+
+def get_telemetry() -> Telemetry | None:
+    """The handle of the running telemetry, or None before init_telemetry()."""
+    return _current
+
+
+def shutdown_telemetry(timeout_s: float | None = None) -> bool:
+    """Shut the running telemetry down (see Telemetry.shutdown); True when there is none."""
+    telemetry = _current
+    if telemetry is None:
+        return True
+    bound = telemetry.settings.shutdown_timeout_s if timeout_s is None else timeout_s
+    return telemetry.shutdown(timeout_s=bound)
+
+
+def _forget() -> None:
+    """Drop the handle so that init_telemetry() starts afresh (pywats_otel.testing uses it)."""
+    global _current  # noqa: PLW0603 - see init_telemetry
+    with _lock:
+        _current = None
+
+
+def _warn_if_different(current: Telemetry, settings: dict[str, Any]) -> None:
+    if current.is_shut_down:
+        _logger.warning(
+            "pywats_otel: init_telemetry() after shutdown returns the shut-down handle; "
+            "OpenTelemetry's global providers can be set once per process"
+        )
+    if not settings:
+        return
+    # Only what this call asks for explicitly counts; the rest resolves the same way anyway.
+    wanted, current_values = load_settings(settings).redacted(), current.settings.redacted()
+    changed = sorted(
+        name
+        for name, value in settings.items()
+        if value is not None and wanted.get(name) != current_values.get(name)
+    )
+    if changed:
+        _logger.warning(
+            "pywats_otel: init_telemetry() was called again with different settings (%s); "
+            "the first call's settings stay in effect",
+            ", ".join(changed),
+        )
+
+
+def _register_atexit() -> None:
+    global _atexit_registered  # noqa: PLW0603 - register once per process
+    if not _atexit_registered:
+        atexit.register(_shutdown_at_exit)
+        _atexit_registered = True
+
+
+def _shutdown_at_exit() -> None:
+    telemetry = _current
+    if telemetry is not None and not telemetry.is_shut_down:
+        telemetry.shutdown(timeout_s=telemetry.settings.shutdown_timeout_s)
+
+
+# -- the steps ------------------------------------------------------------------------------
+
+
+def _start(settings: TelemetrySettings) -> Telemetry:
+    set_secrets(value.get_secret_value() for value in settings.otlp_headers.values())
+    resource = build_resource(settings)
+    parts = _Parts()
+    telemetry = Telemetry(settings, resource, parts)
+    try:
+        _setup_traces(telemetry, parts)
+        _setup_metrics(telemetry, parts)
+        _setup_logs(telemetry, parts)
+        install_sdk_log_filter()
+        _setup_instrumentations(telemetry, parts)
+    except BaseException:
+        # Leave nothing half-started behind a refused configuration.
+        telemetry.shutdown(timeout_s=1.0)
+        raise
+    _log_started(telemetry, parts)
+    return telemetry
+
+
+def build_resource(settings: TelemetrySettings) -> Resource:
+    """The resource every signal carries; named settings win over OTEL_RESOURCE_ATTRIBUTES."""
+    attributes: dict[str, str | int] = dict(settings.resource_attributes)
+    attributes.update(
+        {
+            TELEMETRY_SDK_LANGUAGE: "python",
+            TELEMETRY_SDK_NAME: "opentelemetry",
+            TELEMETRY_SDK_VERSION: sdk_version,
+            semconv.SERVICE_NAME: settings.service_name,
+            semconv.HOST_NAME: socket.gethostname(),
+            semconv.PROCESS_PID: os.getpid(),
+            semconv.PROCESS_RUNTIME_NAME: platform.python_implementation().lower(),
+            semconv.PROCESS_RUNTIME_VERSION: platform.python_version(),
+        }
+    )
+    if settings.service_version:
+        attributes[semconv.SERVICE_VERSION] = settings.service_version
+    if settings.environment:
+        attributes[semconv.DEPLOYMENT_ENVIRONMENT_NAME] = settings.environment
+    return Resource(attributes)
+
+
+def _sampler(settings: TelemetrySettings) -> sampling.Sampler:
+    name = settings.sampler
+    ratio = settings.effective_sampler_arg
+    root: sampling.Sampler
+    if name.endswith("always_on"):
+        root = sampling.ALWAYS_ON
+    elif name.endswith("always_off"):
+        root = sampling.ALWAYS_OFF
+    else:
+        root = sampling.TraceIdRatioBased(ratio)
+    return sampling.ParentBased(root) if name.startswith("parentbased_") else root
+
+
+def _context(telemetry: Telemetry, signal: Signal, **extra: Any) -> _exporters.ExporterContext:
+    assert telemetry.resource is not None
+    return _exporters.ExporterContext(telemetry.settings, telemetry.resource, signal, **extra)
+
+
+def _build(what: str, name: str, signal: Signal, build: Any, context: Any) -> Any:
+    """Call an exporter factory; turn a missing package or a bad argument into a config error."""
+    try:
+        return build(context)
+    except ImportError as exc:
+        raise TelemetryConfigError(
+            [
+                SettingProblem(
+                    f"{signal}_exporter",
+                    "settings",
+                    f"the {name} {what} needs a package that is not installed ({exc.name}); "
+                    f"install it with pip",
+                    ", ".join(_exporters.available_exporters(signal)),
+                )
+            ]
+        ) from None
+    except (ValueError, TypeError, OSError) as exc:
+        raise TelemetryConfigError(
+            [
+                SettingProblem(
+                    f"{signal}_exporter",
+                    "settings",
+                    f"the {name} {what} refused its settings: {scrub(str(exc))}",
+                    "see the exporter's documentation",
+                )
+            ]
+        ) from None
+
+
+def _setup_traces(telemetry: Telemetry, parts: _Parts) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    settings = telemetry.settings
+    # The provider exists even with no trace exporter: its trace IDs are the correlation IDs.
+    provider = TracerProvider(
+        resource=telemetry.resource, sampler=_sampler(settings), shutdown_on_exit=False
+    )
+    for name in settings.exporters("traces"):
+        spec = _exporters.get(name, "traces")
+        context = _context(telemetry, "traces")
+        exporter = _build("span exporter", name, "traces", spec.span_exporter, context)
+        stats = ExportStats("traces", name, spec.describe(context) or name)
+        processor = CountingBatchSpanProcessor(CountingSpanExporter(exporter, stats), stats)
+        provider.add_span_processor(processor)
+        parts.batch_processors.append(processor)
+        parts.stats["traces"].append(stats)
+        parts.destinations["traces"].append(stats.destination)
+    parts.tracer_provider = provider
+    trace_api.set_tracer_provider(provider)
+    if trace_api.get_tracer_provider() is not provider:
+        _logger.warning(
+            "pywats_otel: a TracerProvider was set before init_telemetry(); OpenTelemetry "
+            "keeps the first one, so spans go there and not to pywats_otel's exporters"
+        )
+
+
+def _setup_metrics(telemetry: Telemetry, parts: _Parts) -> None:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+    from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
+
+    settings = telemetry.settings
+    readers: list[MetricReader] = []
+    specs = {name: _exporters.get(name, "metrics") for name in settings.exporters("metrics")}
+    registry = None
+    if any(spec.uses_endpoint for spec in specs.values()):
+        from prometheus_client import CollectorRegistry
+
+        registry = CollectorRegistry()
+    for name, spec in specs.items():
+        context = _context(telemetry, "metrics", metrics_registry=registry)
+        stats = ExportStats("metrics", name, spec.describe(context) or name)
+        if spec.metric_reader is not None:
+            readers.append(_build("metric reader", name, "metrics", spec.metric_reader, context))
+        else:
+            exporter = _build("metric exporter", name, "metrics", spec.metric_exporter, context)
+            readers.append(
+                PeriodicExportingMetricReader(
+                    CountingMetricExporter(exporter, stats),
+                    export_interval_millis=settings.metric_export_interval,
+                    export_timeout_millis=settings.metric_export_timeout,
+                )
+            )
+        parts.stats["metrics"].append(stats)
+        parts.destinations["metrics"].append(stats.destination)
+
+    views = [
+        View(
+            instrument_name=name,
+            aggregation=ExplicitBucketHistogramAggregation(boundaries=list(buckets)),
+        )
+        for name, buckets in semconv.histogram_buckets().items()
+    ]
+    provider = MeterProvider(
+        metric_readers=readers,
+        resource=telemetry.resource,
+        views=views,
+        shutdown_on_exit=False,
+    )
+    parts.meter_provider = provider
+    metrics_api.set_meter_provider(provider)
+    if metrics_api.get_meter_provider() is not provider:
+        _logger.warning(
+            "pywats_otel: a MeterProvider was set before init_telemetry(); OpenTelemetry keeps "
+            "the first one, so metrics go there and not to pywats_otel's exporters"
+        )
+    if registry is not None:
+        _start_endpoint(telemetry, parts, registry)
+
+
+def _start_endpoint(telemetry: Telemetry, parts: _Parts, registry: Any) -> None:
+    from pywats_otel._endpoint import TelemetryEndpoint
+
+    settings = telemetry.settings
+    source = settings.source_of("prometheus_port")
+    variable = (
+        source.removeprefix("environment variable ")
+        if source.startswith("environment variable")
+        else "PYWATS_OTEL_PROMETHEUS_PORT"
+    )
+    endpoint = TelemetryEndpoint(
+        settings.prometheus_host,
+        settings.prometheus_port,
+        registry,
+        telemetry.health,
+        port_setting=variable,
+    )
+    endpoint.start()
+    parts.endpoint = endpoint
+    # The description names the port actually bound (port 0 picks one).
+    for stats in parts.stats["metrics"]:
+        if _exporters.get(stats.exporter, "metrics").uses_endpoint:
+            stats.destination = f"prometheus {endpoint.url}/metrics" + (
+                "" if endpoint.serving else f" (not serving: {endpoint.error})"
+            )
+    parts.destinations["metrics"] = [stats.destination for stats in parts.stats["metrics"]]
+
+
+def _setup_logs(telemetry: Telemetry, parts: _Parts) -> None:
+    settings = telemetry.settings
+    names = settings.exporters("logs")
+    if not names:
+        return
+    from opentelemetry.sdk._logs import LoggerProvider
+
+    from pywats_otel._logs import TelemetryLogHandler
+
+    provider = LoggerProvider(resource=telemetry.resource, shutdown_on_exit=False)
+    for name in names:
+        spec = _exporters.get(name, "logs")
+        context = _context(telemetry, "logs")
+        exporter = _build("log exporter", name, "logs", spec.log_exporter, context)
+        stats = ExportStats("logs", name, spec.describe(context) or name)
+        processor = CountingBatchLogRecordProcessor(CountingLogExporter(exporter, stats), stats)
+        provider.add_log_record_processor(processor)
+        parts.batch_processors.append(processor)
+        parts.stats["logs"].append(stats)
+        parts.destinations["logs"].append(stats.destination)
+    parts.logger_provider = provider
+    set_logger_provider(provider)
+    if get_logger_provider() is not provider:
+        _logger.warning(
+            "pywats_otel: a LoggerProvider was set before init_telemetry(); log records go to "
+            "pywats_otel's exporters through its own handler all the same"
+        )
+    handler = TelemetryLogHandler(
+        level=logging.getLevelName(settings.logs_level), logger_provider=provider
+    )
+    logging.getLogger().addHandler(handler)
+    parts.log_handler = handler
+
+
+def _setup_instrumentations(telemetry: Telemetry, parts: _Parts) -> None:
+    for name in telemetry.settings.active_instrumentations():
+        undo = _instrumentations.turn_on(name, telemetry)
+        if undo is not None:
+            parts.instrumentations.append((name, undo))
+
+
+def _log_started(telemetry: Telemetry, parts: _Parts) -> None:
+    settings = telemetry.settings
+
+    def where(signal: str) -> str:
+        return ", ".join(parts.destinations[signal]) or "none"
+
+    version = f" {settings.service_version}" if settings.service_version else ""
+    _logger.info(
+        "pywats_otel %s: telemetry for %s%s: traces -> %s; metrics -> %s; logs -> %s; "
+        "instrumentations: %s",
+        __version__,
+        settings.service_name,
+        version,
+        where("traces"),
+        where("metrics"),
+        where("logs"),
+        ", ".join(telemetry.instrumentations) or "none",
+    )
+

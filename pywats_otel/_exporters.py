@@ -1,0 +1,309 @@
+"""Exporters by name: the built-in otlp, console and prometheus, and plug-ins by entry point.
+
+A plug-in package registers an :class:`ExporterSpec` under the entry point group
+``pywats_otel.exporters``; its name then works in ``*_exporter`` settings like a built-in one.
+Exporter modules are imported only when a setting selects them.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from pywats_otel._errors import SettingProblem, TelemetryConfigError
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk._logs.export import LogRecordExporter
+    from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace.export import SpanExporter
+    from prometheus_client import CollectorRegistry
+
+    from pywats_otel._settings import Signal, TelemetrySettings
+
+__all__ = ["ENTRY_POINT_GROUP", "ExporterContext", "ExporterSpec", "available_exporters", "get"]
+
+ENTRY_POINT_GROUP = "pywats_otel.exporters"
+_logger = logging.getLogger("pywats_otel")
+
+
+@dataclass
+class ExporterContext:
+    """What an exporter factory may read: the settings, the resource and the signal."""
+
+    settings: TelemetrySettings
+    resource: Resource
+    signal: Signal
+    #: The registry the pywats_otel endpoint serves at /metrics (pull exporters register here).
+    metrics_registry: CollectorRegistry | None = None
+
+
+@dataclass(frozen=True)
+class ExporterSpec:
+    """How to build one named exporter for each signal it supports.
+
+    ``metric_exporter`` builds a push exporter that pywats_otel wraps in a periodic reader;
+    ``metric_reader`` builds a pull reader (Prometheus). ``describe`` says where data goes, for
+    the start-up log line and ``status()``; it must not reveal secrets.
+    """
+
+    span_exporter: Callable[[ExporterContext], SpanExporter] | None = None
+    metric_exporter: Callable[[ExporterContext], MetricExporter] | None = None
+    metric_reader: Callable[[ExporterContext], MetricReader] | None = None
+    log_exporter: Callable[[ExporterContext], LogRecordExporter] | None = None
+    describe: Callable[[ExporterContext], str] = field(default=lambda context: "")
+    #: The reader registers with ``context.metrics_registry``, which the endpoint serves.
+    uses_endpoint: bool = False
+
+    def supports(self, signal: Signal) -> bool:
+        if signal == "traces":
+            return self.span_exporter is not None
+        if signal == "metrics":
+            return self.metric_exporter is not None or self.metric_reader is not None
+        return self.log_exporter is not None
+
+
+# -- OTLP -----------------------------------------------------------------------------------
+
+_SIGNAL_PATHS = {"traces": "v1/traces", "metrics": "v1/metrics", "logs": "v1/logs"}
+_DEFAULT_ENDPOINTS = {"grpc": "http://localhost:4317", "http/protobuf": "http://localhost:4318"}
+
+
+def otlp_endpoint(settings: TelemetrySettings, signal: Signal) -> str:
+    """The URL an OTLP exporter of ``signal`` sends to (the signal path added for HTTP)."""
+    base = settings.otlp_endpoint or _DEFAULT_ENDPOINTS[settings.otlp_protocol]
+    if settings.otlp_protocol == "grpc":
+        return base
+    return base.rstrip("/") + "/" + _SIGNAL_PATHS[signal]
+
+
+def redact_url(url: str) -> str:
+    """The URL without user name and password, for logs and status."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
+def _headers(settings: TelemetrySettings) -> dict[str, str]:
+    return {name: value.get_secret_value() for name, value in settings.otlp_headers.items()}
+
+
+def _timeout_s(settings: TelemetrySettings) -> float:
+    # OTEL_EXPORTER_OTLP_TIMEOUT is in milliseconds per the spec; the Python exporters take
+    # seconds as their argument.
+    return settings.otlp_timeout / 1000.0
+
+
+def _grpc_kwargs(settings: TelemetrySettings) -> dict[str, Any]:
+    import grpc
+
+    endpoint = otlp_endpoint(settings, "traces")
+    insecure = settings.otlp_insecure
+    if insecure is None:
+        insecure = urlsplit(endpoint).scheme == "http"
+    kwargs: dict[str, Any] = {
+        "endpoint": endpoint,
+        "insecure": insecure,
+        "headers": _headers(settings),
+        "timeout": _timeout_s(settings),
+        "compression": grpc.Compression.Gzip
+        if settings.otlp_compression == "gzip"
+        else grpc.Compression.NoCompression,
+    }
+    if not insecure:
+        root = settings.otlp_certificate.read_bytes() if settings.otlp_certificate else None
+        kwargs["credentials"] = grpc.ssl_channel_credentials(root_certificates=root)
+    return kwargs
+
+
+def _http_kwargs(settings: TelemetrySettings, signal: Signal) -> dict[str, Any]:
+    from opentelemetry.exporter.otlp.proto.http import Compression
+
+    kwargs: dict[str, Any] = {
+        "endpoint": otlp_endpoint(settings, signal),
+        "headers": _headers(settings),
+        "timeout": _timeout_s(settings),
+        "compression": Compression.Gzip
+        if settings.otlp_compression == "gzip"
+        else Compression.NoCompression,
+    }
+    if settings.otlp_certificate is not None:
+        kwargs["certificate_file"] = str(settings.otlp_certificate)
+    return kwargs
+
+
+def _otlp_span_exporter(context: ExporterContext) -> SpanExporter:
+    if context.settings.otlp_protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        return OTLPSpanExporter(**_grpc_kwargs(context.settings))
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+        OTLPSpanExporter as HTTPSpanExporter,
+    )
+
+    return HTTPSpanExporter(**_http_kwargs(context.settings, "traces"))
+
+
+def _otlp_metric_exporter(context: ExporterContext) -> MetricExporter:
+    if context.settings.otlp_protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+
+        return OTLPMetricExporter(**_grpc_kwargs(context.settings))
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
+        OTLPMetricExporter as HTTPMetricExporter,
+    )
+
+    return HTTPMetricExporter(**_http_kwargs(context.settings, "metrics"))
+
+
+def _otlp_log_exporter(context: ExporterContext) -> LogRecordExporter:
+    if context.settings.otlp_protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
+
+        return OTLPLogExporter(**_grpc_kwargs(context.settings))
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import (
+        OTLPLogExporter as HTTPLogExporter,
+    )
+
+    return HTTPLogExporter(**_http_kwargs(context.settings, "logs"))
+
+
+def _describe_otlp(context: ExporterContext) -> str:
+    settings = context.settings
+    return f"otlp {settings.otlp_protocol} {redact_url(otlp_endpoint(settings, context.signal))}"
+
+
+# -- console --------------------------------------------------------------------------------
+
+
+def _console_span_exporter(context: ExporterContext) -> SpanExporter:
+    from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+    return ConsoleSpanExporter(service_name=context.settings.service_name)
+
+
+def _console_metric_exporter(context: ExporterContext) -> MetricExporter:
+    from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
+
+    return ConsoleMetricExporter()
+
+
+def _console_log_exporter(context: ExporterContext) -> LogRecordExporter:
+    from opentelemetry.sdk._logs.export import ConsoleLogRecordExporter
+
+    return ConsoleLogRecordExporter()
+
+
+# -- prometheus -----------------------------------------------------------------------------
+
+
+def _prometheus_reader(context: ExporterContext) -> MetricReader:
+    from opentelemetry.exporter.prometheus import PrometheusMetricReader
+
+    if context.metrics_registry is None:  # pragma: no cover - the bootstrap always sets it
+        raise RuntimeError("the prometheus exporter needs the endpoint's registry")
+    return PrometheusMetricReader(registry=context.metrics_registry)
+
+
+def _describe_prometheus(context: ExporterContext) -> str:
+    settings = context.settings
+    return f"prometheus http://{settings.prometheus_host}:{settings.prometheus_port}/metrics"
+
+
+_BUILTIN: dict[str, ExporterSpec] = {
+    "otlp": ExporterSpec(
+        span_exporter=_otlp_span_exporter,
+        metric_exporter=_otlp_metric_exporter,
+        log_exporter=_otlp_log_exporter,
+        describe=_describe_otlp,
+    ),
+    "console": ExporterSpec(
+        span_exporter=_console_span_exporter,
+        metric_exporter=_console_metric_exporter,
+        log_exporter=_console_log_exporter,
+        describe=lambda context: "console (stdout)",
+    ),
+    "prometheus": ExporterSpec(
+        metric_reader=_prometheus_reader, describe=_describe_prometheus, uses_endpoint=True
+    ),
+}
+
+_plugins: dict[str, ExporterSpec] | None = None
+_plugins_lock = threading.Lock()
+
+
+def _load_plugins() -> dict[str, ExporterSpec]:
+    global _plugins  # noqa: PLW0603 - a process-wide cache of the entry points
+    with _plugins_lock:
+        if _plugins is None:
+            found: dict[str, ExporterSpec] = {}
+            for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+                if entry.name in _BUILTIN:
+                    _logger.warning(
+                        "pywats_otel: entry point %r of %s cannot replace the built-in exporter",
+                        entry.name,
+                        entry.value,
+                    )
+                    continue
+                try:
+                    spec = entry.load()
+                except Exception as exc:  # noqa: BLE001 - a broken plug-in must not stop start-up
+                    _logger.warning(
+                        "pywats_otel: exporter plug-in %r (%s) failed to load: %s",
+                        entry.name,
+                        entry.value,
+                        exc,
+                    )
+                    continue
+                if isinstance(spec, ExporterSpec):
+                    found[entry.name] = spec
+                else:
+                    _logger.warning(
+                        "pywats_otel: exporter plug-in %r (%s) is not an ExporterSpec",
+                        entry.name,
+                        entry.value,
+                    )
+            _plugins = found
+        return _plugins
+
+
+def reset_plugins() -> None:
+    """Forget the loaded entry points (tests install plug-ins at run time)."""
+    global _plugins  # noqa: PLW0603 - see _load_plugins
+    with _plugins_lock:
+        _plugins = None
+
+
+def register_builtin(name: str, spec: ExporterSpec) -> None:
+    """Add an exporter by name in code (pywats_otel.testing adds ``memory``)."""
+    _BUILTIN[name] = spec
+
+
+def unregister_builtin(name: str) -> None:
+    _BUILTIN.pop(name, None)
+
+
+def available_exporters(signal: Signal) -> tuple[str, ...]:
+    """Names usable in the ``<signal>_exporter`` setting, built-in ones first."""
+    specs = {**_BUILTIN, **_load_plugins()}
+    return tuple(name for name, spec in specs.items() if spec.supports(signal))
+
+
+def get(name: str, signal: Signal) -> ExporterSpec:
+    """The spec of exporter ``name``; an unknown name is a TelemetryConfigError listing the known."""
+    spec = _BUILTIN.get(name) or _load_plugins().get(name)
+    if spec is None or not spec.supports(signal):
+        known = ", ".join(available_exporters(signal))
+        raise TelemetryConfigError(
+            [SettingProblem(f"{signal}_exporter", "settings", f"unknown exporter {name!r}", known)]
+        )
+    return spec

@@ -1,0 +1,47 @@
+"""The root-logger handler that sends log records to the logs exporters, without feedback.
+
+The SDK, the exporters and their HTTP/gRPC libraries log when an export fails. Were those
+records exported too, a dead collector would make every failure produce a record that fails
+again: a storm. The guard keeps them out by logger name, by export thread and by the SDK's
+suppress-instrumentation flag, which the batch processors set around every export.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, get_value
+from opentelemetry.instrumentation.logging.handler import LoggingHandler
+
+__all__ = ["TelemetryLogHandler"]
+
+_OWN_LOGGERS = ("opentelemetry", "grpc", "urllib3", "requests", "pywats_otel.export")
+_EXPORT_THREADS = ("OtelBatch", "OtelPeriodicExportingMetricReader")
+
+
+def _is_own(name: str) -> bool:
+    return any(name == prefix or name.startswith(prefix + ".") for prefix in _OWN_LOGGERS)
+
+
+class _FeedbackGuard(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if _is_own(record.name):
+            return False
+        if get_value(_SUPPRESS_INSTRUMENTATION_KEY):
+            return False
+        return not threading.current_thread().name.startswith(_EXPORT_THREADS)
+
+
+class TelemetryLogHandler(LoggingHandler):
+    """OpenTelemetry's logging handler, guarded against feedback and never raising."""
+
+    def __init__(self, level: int = logging.NOTSET, **kwargs: object) -> None:
+        super().__init__(level=level, **kwargs)  # type: ignore[arg-type]
+        self.addFilter(_FeedbackGuard())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            super().emit(record)
+        except Exception:  # noqa: BLE001, S110 - a log record must never break the caller
+            pass

@@ -1,0 +1,389 @@
+"""The telemetry pipeline's own bookkeeping: what each exporter sent, failed and dropped.
+
+Every exporter the bootstrap builds is wrapped here. The wrappers count items, keep the time of
+the last success and the last error message (scrubbed of secrets), and turn the SDK's per-batch
+warnings into one warning per exporter per minute, so a dead collector cannot flood the log.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry.sdk._logs.export import (
+    BatchLogRecordProcessor,
+    LogRecordExporter,
+    LogRecordExportResult,
+)
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk._logs import ReadableLogRecord, ReadWriteLogRecord
+    from opentelemetry.sdk.trace import ReadableSpan
+
+__all__ = [
+    "FAILURE_LOG_INTERVAL_S",
+    "CountingBatchLogRecordProcessor",
+    "CountingBatchSpanProcessor",
+    "CountingLogExporter",
+    "CountingMetricExporter",
+    "CountingSpanExporter",
+    "ExportStats",
+    "install_sdk_log_filter",
+    "set_secrets",
+]
+
+_logger = logging.getLogger("pywats_otel.export")
+FAILURE_LOG_INTERVAL_S = 60.0
+_ERROR_TEXT_LIMIT = 300
+
+# The stats of the exporter whose export() runs in this thread, so that the SDK's own
+# warnings raised during that call are attributed to it (and kept out of the log).
+_current_stats: contextvars.ContextVar[ExportStats | None] = contextvars.ContextVar(
+    "pywats_otel_current_export", default=None
+)
+_secrets: tuple[str, ...] = ()
+
+
+def set_secrets(values: Iterable[str]) -> None:
+    """Register values (OTLP header values) that must never appear in messages we keep."""
+    global _secrets  # noqa: PLW0603 - one process-wide list, set by the bootstrap
+    _secrets = tuple(sorted({v for v in values if v}, key=len, reverse=True))
+
+
+def scrub(text: str) -> str:
+    """``text`` with every registered secret replaced by ``***`` and cut to a sane length."""
+    for secret in _secrets:
+        text = text.replace(secret, "***")
+    if len(text) > _ERROR_TEXT_LIMIT:
+        text = text[: _ERROR_TEXT_LIMIT - 3] + "..."
+    return text
+
+
+def _iso(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat(timespec="milliseconds")
+
+
+class ExportStats:
+    """Counters of one exporter of one signal. Thread-safe; read through :meth:`snapshot`."""
+
+    def __init__(self, signal: str, exporter: str, destination: str) -> None:
+        self.signal = signal
+        self.exporter = exporter
+        self.destination = destination
+        self._lock = threading.Lock()
+        self.exported = 0
+        self.failed = 0
+        self.dropped = 0
+        self.failed_exports = 0
+        self.last_success: float | None = None
+        self.last_error: str | None = None
+        self.last_error_time: float | None = None
+        self._failures_since_log = 0
+        self._last_failure_log: float | None = None
+
+    def record_success(self, items: int) -> None:
+        with self._lock:
+            self.exported += items
+            self.last_success = time.time()
+            recovered = self._failures_since_log
+            self._failures_since_log = 0
+            logged = self._last_failure_log is not None
+            self._last_failure_log = None
+        if recovered and logged:
+            _logger.info(
+                "pywats_otel: %s export to %s recovered after %d failed exports",
+                self.signal,
+                self.destination,
+                recovered,
+            )
+
+    def record_failure(self, items: int, error: str | None) -> None:
+        now = time.time()
+        with self._lock:
+            self.failed += items
+            self.failed_exports += 1
+            if error:
+                self.last_error = scrub(error)
+            elif self.last_error is None or (self.last_error_time or 0) < (self.last_success or 0):
+                self.last_error = "export failed"
+            self.last_error_time = now
+            self._failures_since_log += 1
+            due = (
+                self._last_failure_log is None
+                or now - self._last_failure_log >= FAILURE_LOG_INTERVAL_S
+            )
+            if due:
+                self._last_failure_log = now
+                count, self._failures_since_log = self._failures_since_log, 0
+            message = self.last_error
+        if due:
+            _logger.warning(
+                "pywats_otel: %s export to %s failed (%d failed exports in the last minute, "
+                "%d items lost in all): %s; the next report of this comes in a minute at most",
+                self.signal,
+                self.destination,
+                count,
+                self.failed,
+                message,
+            )
+
+    def record_dropped(self, items: int = 1) -> None:
+        with self._lock:
+            self.dropped += items
+
+    def note_error(self, message: str) -> None:
+        with self._lock:
+            self.last_error = scrub(message)
+            self.last_error_time = time.time()
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "name": self.exporter,
+                "destination": self.destination,
+                "exported": self.exported,
+                "failed": self.failed,
+                "dropped": self.dropped,
+                "failed_exports": self.failed_exports,
+                "last_success": _iso(self.last_success),
+                "last_error": self.last_error,
+                "last_error_time": _iso(self.last_error_time),
+            }
+
+
+class _Exporting:
+    """Attributes SDK warnings logged during one export() call to ``stats``."""
+
+    def __init__(self, stats: ExportStats) -> None:
+        self._stats = stats
+        self._token: contextvars.Token[ExportStats | None] | None = None
+
+    def __enter__(self) -> None:
+        self._token = _current_stats.set(self._stats)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._token is not None:
+            _current_stats.reset(self._token)
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+class CountingSpanExporter(SpanExporter):
+    """Delegates to a SpanExporter and counts what it exported and failed."""
+
+    def __init__(self, delegate: SpanExporter, stats: ExportStats) -> None:
+        self.delegate = delegate
+        self.stats = stats
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        error: str | None = None
+        try:
+            with _Exporting(self.stats):
+                result = self.delegate.export(spans)
+        except Exception as exc:  # noqa: BLE001 - an exporter bug must not kill the worker
+            result, error = SpanExportResult.FAILURE, _describe(exc)
+        if result is SpanExportResult.SUCCESS:
+            self.stats.record_success(len(spans))
+        else:
+            self.stats.record_failure(len(spans), error)
+        return result
+
+    def shutdown(self) -> None:
+        with _Exporting(self.stats):
+            self.delegate.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.delegate.force_flush(timeout_millis)
+
+
+class CountingLogExporter(LogRecordExporter):
+    """Delegates to a LogRecordExporter and counts what it exported and failed."""
+
+    def __init__(self, delegate: LogRecordExporter, stats: ExportStats) -> None:
+        self.delegate = delegate
+        self.stats = stats
+
+    def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
+        error: str | None = None
+        try:
+            with _Exporting(self.stats):
+                result = self.delegate.export(batch)
+        except Exception as exc:  # noqa: BLE001 - an exporter bug must not kill the worker
+            result, error = LogRecordExportResult.FAILURE, _describe(exc)
+        # Some exporters still return the deprecated LogExportResult enum: compare by name.
+        if getattr(result, "name", None) == "SUCCESS":
+            self.stats.record_success(len(batch))
+        else:
+            self.stats.record_failure(len(batch), error)
+        return result
+
+    def shutdown(self) -> None:
+        with _Exporting(self.stats):
+            self.delegate.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.delegate.force_flush(timeout_millis)
+
+
+def count_data_points(metrics_data: MetricsData) -> int:
+    return sum(
+        len(metric.data.data_points)
+        for resource_metrics in metrics_data.resource_metrics
+        for scope_metrics in resource_metrics.scope_metrics
+        for metric in scope_metrics.metrics
+    )
+
+
+class CountingMetricExporter(MetricExporter):
+    """Delegates to a push MetricExporter and counts the data points it exported and failed."""
+
+    def __init__(self, delegate: MetricExporter, stats: ExportStats) -> None:
+        super().__init__(
+            preferred_temporality=delegate._preferred_temporality,  # noqa: SLF001 - pass through
+            preferred_aggregation=delegate._preferred_aggregation,  # noqa: SLF001 - pass through
+        )
+        self.delegate = delegate
+        self.stats = stats
+
+    def export(
+        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
+    ) -> MetricExportResult:
+        points = count_data_points(metrics_data)
+        error: str | None = None
+        try:
+            with _Exporting(self.stats):
+                result = self.delegate.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - an exporter bug must not kill the reader
+            result, error = MetricExportResult.FAILURE, _describe(exc)
+        if result is MetricExportResult.SUCCESS:
+            self.stats.record_success(points)
+        else:
+            self.stats.record_failure(points, error)
+        return result
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return self.delegate.force_flush(timeout_millis=timeout_millis)
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        with _Exporting(self.stats):
+            self.delegate.shutdown(timeout_millis=timeout_millis, **kwargs)
+
+
+def _queue_full(processor: object) -> bool:
+    """Whether the SDK's batch processor will drop the next item (queue full or shut down).
+
+    Reads private attributes of the SDK's BatchProcessor; when they change shape the drop
+    count stays at zero instead of failing.
+    """
+    batch = getattr(processor, "_batch_processor", None)
+    queue = getattr(batch, "_queue", None)
+    capacity = getattr(batch, "_max_queue_size", None)
+    if getattr(batch, "_shutdown", False):
+        return True
+    return queue is not None and capacity is not None and len(queue) >= capacity
+
+
+class CountingBatchSpanProcessor(BatchSpanProcessor):
+    """The SDK's BatchSpanProcessor, counting the spans it drops because its queue is full."""
+
+    def __init__(self, exporter: SpanExporter, stats: ExportStats, **kwargs: Any) -> None:
+        super().__init__(exporter, **kwargs)
+        self.stats = stats
+        #: The SDK's provider shutdown passes no timeout; the Telemetry handle sets this first.
+        self.shutdown_timeout_ms = 30_000.0
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if span.context is not None and span.context.trace_flags.sampled and _queue_full(self):
+            self.stats.record_dropped()
+        super().on_end(span)
+
+    def shutdown(self) -> None:
+        self._batch_processor.shutdown(timeout_millis=int(self.shutdown_timeout_ms))
+
+
+class CountingBatchLogRecordProcessor(BatchLogRecordProcessor):
+    """The SDK's BatchLogRecordProcessor, counting the records it drops."""
+
+    def __init__(self, exporter: LogRecordExporter, stats: ExportStats, **kwargs: Any) -> None:
+        super().__init__(exporter, **kwargs)
+        self.stats = stats
+        #: See CountingBatchSpanProcessor.shutdown_timeout_ms.
+        self.shutdown_timeout_ms = 30_000.0
+
+    def on_emit(self, log_record: ReadWriteLogRecord) -> None:
+        if _queue_full(self):
+            self.stats.record_dropped()
+        super().on_emit(log_record)
+
+    def shutdown(self) -> None:
+        self._batch_processor.shutdown(timeout_millis=int(self.shutdown_timeout_ms))
+
+
+class _SDKLogFilter(logging.Filter):
+    """Keeps the SDK's and exporters' warnings from flooding the log.
+
+    A warning raised inside an export call becomes that exporter's last error (the exporter
+    wrapper reports failures once a minute); any other warning passes at most once a minute
+    per message template.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("pywats_otel")
+        self._last: dict[tuple[str, object], float] = {}
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        stats = _current_stats.get()
+        if stats is not None:
+            try:
+                stats.note_error(record.getMessage())
+            except Exception:  # noqa: BLE001 - a malformed record must not break export
+                stats.note_error(str(record.msg))
+            return False
+        key = (record.name, record.msg)
+        now = time.monotonic()
+        with self._lock:
+            last = self._last.get(key)
+            if last is not None and now - last < FAILURE_LOG_INTERVAL_S:
+                return False
+            self._last[key] = now
+        return True
+
+
+_sdk_filter = _SDKLogFilter()
+_FILTERED_PREFIXES = ("opentelemetry.sdk", "opentelemetry.exporter", "urllib3", "grpc")
+
+
+def install_sdk_log_filter() -> None:
+    """Attach the filter to the SDK's and exporters' loggers that exist now.
+
+    Logger filters apply only to records logged on that very logger, so each one gets it.
+    """
+    names = [
+        name
+        for name, logger in logging.root.manager.loggerDict.items()
+        if isinstance(logger, logging.Logger) and name.startswith(_FILTERED_PREFIXES)
+    ]
+    for name in names:
+        logger = logging.getLogger(name)
+        if _sdk_filter not in logger.filters:
+            logger.addFilter(_sdk_filter)
+
+
+def remove_sdk_log_filter() -> None:
+    for logger in list(logging.root.manager.loggerDict.values()):
+        if isinstance(logger, logging.Logger) and _sdk_filter in logger.filters:
+            logger.removeFilter(_sdk_filter)

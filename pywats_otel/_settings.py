@@ -1,0 +1,737 @@
+"""Every setting of pywats_otel, declared once, and the loader that resolves them.
+
+Precedence, highest first: keyword argument, ``PYWATS_OTEL_*`` variable, standard ``OTEL_*``
+variable, TOML config file, default. The loader remembers where each value came from, so that a
+refused value is reported with its source and ``pywats-otel check`` can show it.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import os
+import re
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, cast
+from urllib.parse import unquote, urlsplit
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+
+from pywats_otel._errors import SettingProblem, TelemetryConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+__all__ = [
+    "SIGNALS",
+    "SettingInfo",
+    "TelemetrySettings",
+    "load_settings",
+    "setting_infos",
+]
+
+SIGNALS = ("traces", "metrics", "logs")
+Signal = Literal["traces", "metrics", "logs"]
+
+SAMPLERS = (
+    "always_on",
+    "always_off",
+    "traceidratio",
+    "parentbased_always_on",
+    "parentbased_always_off",
+    "parentbased_traceidratio",
+)
+KNOWN_INSTRUMENTATIONS = ("httpx", "logging", "system", "threading")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+# An environment name that starts with "!" holds the inverse of the boolean setting
+# (OTEL_SDK_DISABLED=true means enabled=false).
+_INVERSE = "!"
+_HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_RESOURCE_KEY = re.compile(r"^[^\s,=]+$")
+
+
+def _host_version() -> str | None:
+    """The installed pyWATS version, when pyWATS is what this process runs."""
+    for distribution in ("pywats-api", "pywats"):
+        try:
+            return importlib.metadata.version(distribution)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def _setting(
+    default: Any = None,
+    *,
+    env: tuple[str, ...],
+    doc: str,
+    accepted: str,
+    default_doc: str | None = None,
+    secret: bool = False,
+    default_factory: Callable[[], Any] | None = None,
+) -> Any:
+    extra: dict[str, Any] = {
+        "pywats_env": list(env),
+        "pywats_accepted": accepted,
+        "pywats_default_doc": default_doc,
+        "pywats_secret": secret,
+    }
+    if default_factory is not None:
+        return Field(default_factory=default_factory, description=doc, json_schema_extra=extra)
+    return Field(default, description=doc, json_schema_extra=extra)
+
+
+class TelemetrySettings(BaseModel):
+    """The resolved configuration of pywats_otel; immutable once loaded.
+
+    Build it with :func:`load_settings` (what ``init_telemetry()`` does) to get the precedence
+    and the source of each value; constructing it directly validates the values only.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=False)
+
+    enabled: bool = _setting(
+        True,
+        env=("PYWATS_OTEL_ENABLED", "!OTEL_SDK_DISABLED"),
+        doc="Master switch; when false nothing starts: no thread, no socket, every call a no-op.",
+        accepted="true or false",
+    )
+    service_name: str = _setting(
+        "pywats",
+        env=("PYWATS_OTEL_SERVICE_NAME", "OTEL_SERVICE_NAME"),
+        doc="Resource attribute service.name: the station or program, e.g. station-7.",
+        accepted="a non-empty string",
+        default_doc="`pywats`",
+    )
+    service_version: str | None = _setting(
+        env=("PYWATS_OTEL_SERVICE_VERSION",),
+        doc="Resource attribute service.version.",
+        accepted="a string",
+        default_doc="the installed pywats-api version, if any",
+        default_factory=_host_version,
+    )
+    environment: str | None = _setting(
+        env=("PYWATS_OTEL_ENVIRONMENT",),
+        doc="Resource attribute deployment.environment.name, e.g. production.",
+        accepted="a string",
+        default_doc="unset",
+    )
+    resource_attributes: dict[str, str] = _setting(
+        default_factory=dict,
+        env=("PYWATS_OTEL_RESOURCE_ATTRIBUTES", "OTEL_RESOURCE_ATTRIBUTES"),
+        doc="Extra resource attributes; the named settings above win over the same keys here.",
+        accepted="key=value pairs separated by commas, values percent-encoded",
+        default_doc="none",
+    )
+    traces_exporter: tuple[str, ...] | None = _setting(
+        env=("PYWATS_OTEL_TRACES_EXPORTER", "OTEL_TRACES_EXPORTER"),
+        doc="Where spans go; each exporter gets its own BatchSpanProcessor.",
+        accepted="comma list of otlp, console, registered exporters; or none",
+        default_doc="otlp if an OTLP endpoint is set, else none",
+    )
+    metrics_exporter: tuple[str, ...] | None = _setting(
+        env=("PYWATS_OTEL_METRICS_EXPORTER", "OTEL_METRICS_EXPORTER"),
+        doc="Where metrics go; each exporter gets its own reader.",
+        accepted="comma list of prometheus, otlp, console, registered exporters; or none",
+        default_doc="prometheus, plus otlp if an OTLP endpoint is set",
+    )
+    logs_exporter: tuple[str, ...] | None = _setting(
+        env=("PYWATS_OTEL_LOGS_EXPORTER", "OTEL_LOGS_EXPORTER"),
+        doc="Where log records go; anything but none adds a handler to the root logger.",
+        accepted="comma list of otlp, console, registered exporters; or none",
+        default_doc="otlp if an OTLP endpoint is set, else none",
+    )
+    otlp_endpoint: str | None = _setting(
+        env=("PYWATS_OTEL_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
+        doc="Collector URL; for http/protobuf the signal paths /v1/traces etc. are appended.",
+        accepted="an http:// or https:// URL",
+        default_doc="unset (an otlp exporter then uses localhost:4317 or :4318)",
+    )
+    otlp_protocol: Literal["grpc", "http/protobuf"] = _setting(
+        "grpc",
+        env=("PYWATS_OTEL_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"),
+        doc="OTLP transport.",
+        accepted="grpc or http/protobuf",
+        default_doc="`grpc`",
+    )
+    otlp_headers: dict[str, SecretStr] = _setting(
+        default_factory=dict,
+        env=("PYWATS_OTEL_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"),
+        doc="Headers sent with every export (API keys); secret, never logged or shown.",
+        accepted="key=value pairs separated by commas, values percent-encoded",
+        default_doc="none",
+        secret=True,
+    )
+    otlp_timeout: int = _setting(
+        10000,
+        env=("PYWATS_OTEL_OTLP_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"),
+        doc="Deadline of one export, retries included, in milliseconds (the OTLP spec's unit).",
+        accepted="an integer from 1 to 600000 (milliseconds)",
+        default_doc="10000",
+    )
+    otlp_compression: Literal["none", "gzip"] = _setting(
+        "none",
+        env=("PYWATS_OTEL_OTLP_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION"),
+        doc="Compression of OTLP requests.",
+        accepted="none or gzip",
+        default_doc="`none`",
+    )
+    otlp_certificate: Path | None = _setting(
+        env=("PYWATS_OTEL_OTLP_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE"),
+        doc="PEM file of the CA that signed the collector's TLS certificate.",
+        accepted="the path of an existing file",
+        default_doc="unset: the system's trusted CAs",
+    )
+    otlp_insecure: bool | None = _setting(
+        env=("PYWATS_OTEL_OTLP_INSECURE", "OTEL_EXPORTER_OTLP_INSECURE"),
+        doc="gRPC without TLS; by default taken from the endpoint's scheme (http: insecure).",
+        accepted="true or false",
+        default_doc="from the endpoint scheme",
+    )
+    prometheus_host: str = _setting(
+        "localhost",
+        env=("PYWATS_OTEL_PROMETHEUS_HOST", "OTEL_EXPORTER_PROMETHEUS_HOST"),
+        doc="Address the /metrics and /health endpoint binds to; 0.0.0.0 opens it to the network.",
+        accepted="a host name or IP address",
+        default_doc="`localhost`",
+    )
+    prometheus_port: int = _setting(
+        9090,
+        env=("PYWATS_OTEL_PROMETHEUS_PORT", "OTEL_EXPORTER_PROMETHEUS_PORT"),
+        doc="Port of the /metrics and /health endpoint; 0 picks a free port.",
+        accepted="an integer from 0 to 65535",
+        default_doc="9090",
+    )
+    sampler: str = _setting(
+        "parentbased_always_on",
+        env=("PYWATS_OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER"),
+        doc="Trace sampler, as OTEL_TRACES_SAMPLER names them.",
+        accepted=", ".join(SAMPLERS),
+        default_doc="`parentbased_always_on`",
+    )
+    sampler_arg: float | None = _setting(
+        env=("PYWATS_OTEL_TRACES_SAMPLER_ARG", "OTEL_TRACES_SAMPLER_ARG"),
+        doc="Sampling ratio of the traceidratio samplers.",
+        accepted="a number from 0 to 1",
+        default_doc="1.0",
+    )
+    metric_export_interval: int = _setting(
+        60000,
+        env=("PYWATS_OTEL_METRIC_EXPORT_INTERVAL", "OTEL_METRIC_EXPORT_INTERVAL"),
+        doc="Interval of the periodic (otlp, console) metric readers, in milliseconds.",
+        accepted="an integer from 100 to 86400000 (milliseconds)",
+        default_doc="60000",
+    )
+    metric_export_timeout: int = _setting(
+        30000,
+        env=("PYWATS_OTEL_METRIC_EXPORT_TIMEOUT", "OTEL_METRIC_EXPORT_TIMEOUT"),
+        doc="Deadline of one periodic metric collection and export, in milliseconds.",
+        accepted="an integer from 1 to 600000 (milliseconds)",
+        default_doc="30000",
+    )
+    instrumentations: tuple[str, ...] = _setting(
+        KNOWN_INSTRUMENTATIONS,
+        env=("PYWATS_OTEL_INSTRUMENTATIONS",),
+        doc="Instrumentations that init_telemetry() turns on.",
+        accepted="comma list of " + ", ".join(KNOWN_INSTRUMENTATIONS) + "; or none",
+        default_doc="`" + ",".join(KNOWN_INSTRUMENTATIONS) + "`",
+    )
+    disabled_instrumentations: tuple[str, ...] = _setting(
+        (),
+        env=("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS",),
+        doc="Instrumentations to leave off, taken out of the list above; other names are ignored.",
+        accepted="comma list of names",
+        default_doc="none",
+    )
+    log_correlation: bool = _setting(
+        True,
+        env=("PYWATS_OTEL_LOG_CORRELATION",),
+        doc="Every log record carries trace_id, span_id and correlation_id.",
+        accepted="true or false",
+        default_doc="true",
+    )
+    correlation_header: str = _setting(
+        "X-Correlation-ID",
+        env=("PYWATS_OTEL_CORRELATION_HEADER",),
+        doc="HTTP header that carries the correlation ID (the trace ID) beside traceparent.",
+        accepted="an HTTP header name",
+        default_doc="`X-Correlation-ID`",
+    )
+    logs_level: str = _setting(
+        "INFO",
+        env=("PYWATS_OTEL_LOGS_LEVEL",),
+        doc="Lowest level of the log records that the logs exporters receive.",
+        accepted=", ".join(LOG_LEVELS),
+        default_doc="`INFO`",
+    )
+    shutdown_timeout_s: float = _setting(
+        5.0,
+        env=("PYWATS_OTEL_SHUTDOWN_TIMEOUT_S",),
+        doc="Bound of the flush and shutdown at interpreter exit, in seconds.",
+        accepted="a number from 0 to 300 (seconds)",
+        default_doc="5",
+    )
+    config_file: Path | None = _setting(
+        env=("PYWATS_OTEL_CONFIG_FILE",),
+        doc="TOML file whose top-level keys are these setting names.",
+        accepted="the path of an existing TOML file",
+        default_doc="unset",
+    )
+
+    _sources: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    # -- validators: each turns the text of an environment variable into the field's type and
+    # -- says what is wrong in words that go into TelemetryConfigError.
+
+    @field_validator("service_name", "prometheus_host")
+    @classmethod
+    def _non_empty(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("must not be empty")
+        return value
+
+    @field_validator("resource_attributes", mode="before")
+    @classmethod
+    def _parse_resource_attributes(cls, value: object) -> object:
+        if isinstance(value, str):
+            return _parse_key_values(value, what="resource attribute", secret=False)
+        return value
+
+    @field_validator("resource_attributes")
+    @classmethod
+    def _check_resource_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if not _RESOURCE_KEY.match(key):
+                raise ValueError(f"resource attribute key {key!r} is not a valid key")
+        return value
+
+    @field_validator("otlp_headers", mode="before")
+    @classmethod
+    def _parse_headers(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = _parse_key_values(value, what="header", secret=True)
+        if isinstance(value, Mapping):
+            for name in value:
+                if not isinstance(name, str) or not _HEADER_NAME.match(name):
+                    # The name is not secret, but it may hold a pasted value by mistake.
+                    raise ValueError("a header name is not a valid HTTP token")
+        return value
+
+    @field_validator("traces_exporter", "metrics_exporter", "logs_exporter", mode="before")
+    @classmethod
+    def _parse_exporters(cls, value: object, info: ValidationInfo) -> object:
+        if value is None:
+            return None
+        names = _split_list(value)
+        if names == ("none",):
+            return ()
+        if "none" in names:
+            raise ValueError("none cannot be combined with other exporters")
+        signal = cast(Signal, (info.field_name or "").removesuffix("_exporter"))
+        from pywats_otel._exporters import available_exporters
+
+        known = available_exporters(signal)
+        unknown = [name for name in names if name not in known]
+        if unknown:
+            raise ValueError(
+                f"unknown {signal} exporter {', '.join(map(repr, unknown))}; "
+                f"known: {', '.join(sorted(known))}, none"
+            )
+        return names
+
+    @field_validator("instrumentations", mode="before")
+    @classmethod
+    def _parse_instrumentations(cls, value: object) -> object:
+        names = _split_list(value)
+        if names == ("none",):
+            return ()
+        unknown = [name for name in names if name not in KNOWN_INSTRUMENTATIONS]
+        if unknown:
+            raise ValueError(f"unknown instrumentation {', '.join(map(repr, unknown))}")
+        return names
+
+    @field_validator("disabled_instrumentations", mode="before")
+    @classmethod
+    def _parse_disabled(cls, value: object) -> object:
+        return _split_list(value)
+
+    @field_validator("otlp_endpoint")
+    @classmethod
+    def _check_endpoint(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("expected a URL such as http://localhost:4317")
+        try:
+            _ = parts.port
+        except ValueError as exc:
+            raise ValueError("the URL has an invalid port") from exc
+        return value
+
+    @field_validator("otlp_protocol", "otlp_compression", "sampler", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("sampler")
+    @classmethod
+    def _check_sampler(cls, value: str) -> str:
+        if value not in SAMPLERS:
+            raise ValueError(f"unknown sampler {value!r}")
+        return value
+
+    @field_validator("sampler_arg")
+    @classmethod
+    def _check_ratio(cls, value: float | None) -> float | None:
+        if value is not None and not 0.0 <= value <= 1.0:
+            raise ValueError("the ratio must be from 0 to 1")
+        return value
+
+    @field_validator("otlp_timeout", "metric_export_timeout")
+    @classmethod
+    def _check_timeout_ms(cls, value: int) -> int:
+        if not 1 <= value <= 600_000:
+            raise ValueError("out of range")
+        return value
+
+    @field_validator("metric_export_interval")
+    @classmethod
+    def _check_interval_ms(cls, value: int) -> int:
+        if not 100 <= value <= 86_400_000:
+            raise ValueError("out of range")
+        return value
+
+    @field_validator("prometheus_port")
+    @classmethod
+    def _check_port(cls, value: int) -> int:
+        if not 0 <= value <= 65535:
+            raise ValueError("out of range")
+        return value
+
+    @field_validator("shutdown_timeout_s")
+    @classmethod
+    def _check_shutdown_timeout(cls, value: float) -> float:
+        if not 0.0 <= value <= 300.0:
+            raise ValueError("out of range")
+        return value
+
+    @field_validator("otlp_certificate", "config_file")
+    @classmethod
+    def _check_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
+    @field_validator("correlation_header")
+    @classmethod
+    def _check_header_name(cls, value: str) -> str:
+        value = value.strip()
+        if not _HEADER_NAME.match(value):
+            raise ValueError(f"{value!r} is not a valid HTTP header name")
+        return value
+
+    @field_validator("logs_level", mode="before")
+    @classmethod
+    def _check_level(cls, value: object) -> object:
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = logging.getLevelName(value)
+        if isinstance(value, str):
+            value = value.strip().upper()
+            if value == "WARN":
+                value = "WARNING"
+            if value not in LOG_LEVELS:
+                raise ValueError(f"unknown level {value!r}")
+        return value
+
+    # -- what the rest of the package reads
+
+    def exporters(self, signal: Signal) -> tuple[str, ...]:
+        """The exporter names of a signal after the defaults that depend on the endpoint."""
+        configured: tuple[str, ...] | None = getattr(self, f"{signal}_exporter")
+        if configured is not None:
+            return configured
+        if signal == "metrics":
+            return ("prometheus", "otlp") if self.otlp_endpoint else ("prometheus",)
+        return ("otlp",) if self.otlp_endpoint else ()
+
+    def active_instrumentations(self) -> tuple[str, ...]:
+        """The instrumentations to turn on: the list minus OTEL_PYTHON_DISABLED_INSTRUMENTATIONS."""
+        disabled = set(self.disabled_instrumentations)
+        return tuple(name for name in self.instrumentations if name not in disabled)
+
+    @property
+    def effective_sampler_arg(self) -> float:
+        return 1.0 if self.sampler_arg is None else self.sampler_arg
+
+    def source_of(self, name: str) -> str:
+        """Where the value of setting ``name`` came from: keyword argument, variable, file, default."""
+        return self._sources.get(name, "default")
+
+    def redacted(self) -> dict[str, Any]:
+        """The settings as plain values, secrets replaced by ``***`` (for logs and ``check``)."""
+        result: dict[str, Any] = {}
+        for info in setting_infos():
+            value = getattr(self, info.name)
+            if info.secret:
+                value = {key: "***" for key in value} if isinstance(value, dict) else "***"
+            elif isinstance(value, Path):
+                value = str(value)
+            elif isinstance(value, tuple):
+                value = list(value)
+            result[info.name] = value
+        return result
+
+
+@dataclass(frozen=True)
+class SettingInfo:
+    """The declaration of one setting, as the docs table and ``pywats-otel check`` show it."""
+
+    name: str
+    env: tuple[str, ...]
+    inverse_env: tuple[str, ...]
+    doc: str
+    accepted: str
+    default: str
+    secret: bool
+
+
+def setting_infos() -> Iterator[SettingInfo]:
+    """Each setting's declaration, in declaration order."""
+    for name, field in TelemetrySettings.model_fields.items():
+        extra = cast(dict[str, Any], field.json_schema_extra)
+        env = tuple(extra["pywats_env"])
+        default_doc = extra["pywats_default_doc"]
+        if default_doc is None:
+            default_doc = str(field.default).lower() if isinstance(field.default, bool) else (
+                str(field.default)
+            )
+        yield SettingInfo(
+            name=name,
+            env=tuple(e for e in env if not e.startswith(_INVERSE)),
+            inverse_env=tuple(e[1:] for e in env if e.startswith(_INVERSE)),
+            doc=field.description or "",
+            accepted=extra["pywats_accepted"],
+            default=default_doc,
+            secret=extra["pywats_secret"],
+        )
+
+
+def _split_list(value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        items: list[object] = list(value.split(","))
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        items = list(value)
+    else:
+        raise ValueError("expected a comma-separated list")
+    names: list[str] = []
+    for item in items:
+        if not isinstance(item, str):
+            raise ValueError("expected a list of names")
+        name = item.strip().lower()
+        if name and name not in names:
+            names.append(name)
+    return tuple(names)
+
+
+def _parse_key_values(text: str, *, what: str, secret: bool) -> dict[str, str]:
+    """Parse the W3C-baggage-like ``k1=v1,k2=v2`` format of OTEL_* list variables.
+
+    With ``secret``, no part of a value ever reaches an error message.
+    """
+    result: dict[str, str] = {}
+    for position, item in enumerate(text.split(","), start=1):
+        if not item.strip():
+            continue
+        key, sep, value = item.partition("=")
+        key = unquote(key).strip()
+        if not sep or not key:
+            detail = "" if secret else f" ({item.strip()!r})"
+            raise ValueError(f"{what} entry {position} is not key=value{detail}")
+        result[key] = unquote(value).strip()
+    return result
+
+
+# -- the loader ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Raw:
+    value: object
+    source: str
+    shown: str
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+) -> TelemetrySettings:
+    """Resolve every setting from keyword arguments, environment, config file and defaults.
+
+    ``None`` among ``overrides`` means "not given". Raises :class:`TelemetryConfigError` naming
+    every refused setting, its source and what is accepted.
+    """
+    env = os.environ if environ is None else environ
+    given = {key: value for key, value in (overrides or {}).items() if value is not None}
+    infos = {info.name: info for info in setting_infos()}
+
+    unknown = sorted(set(given) - set(infos))
+    if unknown:
+        raise TelemetryConfigError(
+            [
+                SettingProblem(
+                    setting=name,
+                    source="keyword argument",
+                    message="unknown setting",
+                    accepted=", ".join(infos),
+                )
+                for name in unknown
+            ]
+        )
+
+    file_values = _read_config_file(given, env, infos)
+    raw: dict[str, _Raw] = {}
+    problems: list[SettingProblem] = []
+    for info in infos.values():
+        try:
+            found = _find_value(info, given, env, file_values)
+        except _RefusedInverse as refused:
+            problems.append(
+                SettingProblem(info.name, refused.source, refused.message, "true or false")
+            )
+            continue
+        if found is not None:
+            raw[info.name] = found
+    if problems:
+        raise TelemetryConfigError(problems)
+
+    try:
+        settings = TelemetrySettings.model_validate({name: r.value for name, r in raw.items()})
+    except ValidationError as exc:
+        raise TelemetryConfigError(_problems_from(exc, raw, infos)) from None
+    settings._sources = {name: r.source for name, r in raw.items()}
+    return settings
+
+
+class _RefusedInverse(ValueError):
+    def __init__(self, source: str, message: str) -> None:
+        super().__init__(message)
+        self.source = source
+        self.message = message
+
+
+def _find_value(
+    info: SettingInfo,
+    given: Mapping[str, Any],
+    env: Mapping[str, str],
+    file_values: Mapping[str, _Raw],
+) -> _Raw | None:
+    if info.name in given:
+        value = given[info.name]
+        return _Raw(value, f"keyword argument {info.name}", _show(value, info))
+    for name in info.env:
+        text = env.get(name, "").strip()
+        # The OpenTelemetry spec treats an empty variable as unset.
+        if text:
+            return _Raw(text, f"environment variable {name}", _show(text, info))
+    for name in info.inverse_env:
+        text = env.get(name, "").strip()
+        if text:
+            source = f"environment variable {name}"
+            lowered = text.lower()
+            if lowered not in ("true", "false"):
+                raise _RefusedInverse(source, f"expected true or false, got {text!r}")
+            return _Raw(lowered != "true", source, text)
+    return file_values.get(info.name)
+
+
+def _read_config_file(
+    given: Mapping[str, Any], env: Mapping[str, str], infos: Mapping[str, SettingInfo]
+) -> dict[str, _Raw]:
+    if "config_file" in given:
+        path_value, source = given["config_file"], "keyword argument config_file"
+    elif env.get("PYWATS_OTEL_CONFIG_FILE", "").strip():
+        path_value = env["PYWATS_OTEL_CONFIG_FILE"].strip()
+        source = "environment variable PYWATS_OTEL_CONFIG_FILE"
+    else:
+        return {}
+    accepted = infos["config_file"].accepted
+    path = Path(path_value)
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except OSError as exc:
+        raise TelemetryConfigError(
+            [SettingProblem("config_file", source, f"cannot read {path}: {exc.strerror}", accepted)]
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise TelemetryConfigError(
+            [SettingProblem("config_file", source, f"{path} is not valid TOML: {exc}", accepted)]
+        ) from None
+    unknown = sorted(set(data) - set(infos) | ({"config_file"} & set(data)))
+    if unknown:
+        raise TelemetryConfigError(
+            [
+                SettingProblem(
+                    name,
+                    f"config file {path}",
+                    "unknown setting" if name != "config_file" else "a config file cannot name one",
+                    ", ".join(n for n in infos if n != "config_file"),
+                )
+                for name in unknown
+            ]
+        )
+    return {
+        key: _Raw(value, f"config file {path} (key {key})", _show(value, infos[key]))
+        for key, value in data.items()
+    }
+
+
+def _show(value: object, info: SettingInfo) -> str:
+    if info.secret:
+        return "(hidden)"
+    return repr(value) if not isinstance(value, str) else repr(value)
+
+
+def _problems_from(
+    exc: ValidationError, raw: Mapping[str, _Raw], infos: Mapping[str, SettingInfo]
+) -> list[SettingProblem]:
+    problems: list[SettingProblem] = []
+    seen: set[str] = set()
+    for error in exc.errors(include_input=False, include_url=False):
+        name = str(error["loc"][0]) if error["loc"] else "settings"
+        if name in seen:
+            continue
+        seen.add(name)
+        info = infos.get(name)
+        message = str(error["msg"]).removeprefix("Value error, ")
+        entry = raw.get(name)
+        if entry is not None and info is not None and not info.secret:
+            message = f"{message}, got {entry.shown}"
+        problems.append(
+            SettingProblem(
+                setting=name,
+                source=entry.source if entry else "default",
+                message=message,
+                accepted=info.accepted if info else "",
+            )
+        )
+    return problems

@@ -1,0 +1,275 @@
+"""The Telemetry handle: what init_telemetry() started, its status, flush and shutdown.
+
+Flush and shutdown run the providers' own calls in helper threads and wait at most the given
+timeout in total, because the SDK's calls can block on a collector that does not answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from pywats_otel._version import __version__
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from pywats_otel._endpoint import TelemetryEndpoint
+    from pywats_otel._pipeline import (
+        CountingBatchLogRecordProcessor,
+        CountingBatchSpanProcessor,
+        ExportStats,
+    )
+    from pywats_otel._settings import TelemetrySettings
+
+__all__ = ["Telemetry"]
+
+_logger = logging.getLogger("pywats_otel")
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class _Parts:
+    """What the bootstrap built, in the order it built it."""
+
+    tracer_provider: TracerProvider | None = None
+    meter_provider: MeterProvider | None = None
+    logger_provider: LoggerProvider | None = None
+    endpoint: TelemetryEndpoint | None = None
+    log_handler: logging.Handler | None = None
+    stats: dict[str, list[ExportStats]] = field(
+        default_factory=lambda: {"traces": [], "metrics": [], "logs": []}
+    )
+    batch_processors: list[CountingBatchSpanProcessor | CountingBatchLogRecordProcessor] = field(
+        default_factory=list
+    )
+    #: (name, undo) of each instrumentation turned on, undone in reverse order.
+    instrumentations: list[tuple[str, Callable[[], None]]] = field(default_factory=list)
+    #: One line per signal: where it goes, for the start-up log line and status().
+    destinations: dict[str, list[str]] = field(
+        default_factory=lambda: {"traces": [], "metrics": [], "logs": []}
+    )
+
+
+class Telemetry:
+    """The handle ``init_telemetry()`` returns.
+
+    It owns the providers, the exporters and the HTTP endpoint. When telemetry is disabled it
+    holds nothing and every method returns at once.
+    """
+
+    def __init__(
+        self,
+        settings: TelemetrySettings,
+        resource: Resource | None = None,
+        parts: _Parts | None = None,
+    ) -> None:
+        self.settings = settings
+        self.resource = resource
+        self._parts = parts or _Parts()
+        self.started_at = time.time()
+        self._lock = threading.Lock()
+        self._shut_down = False
+
+    # -- read-only views
+
+    @property
+    def enabled(self) -> bool:
+        return self.settings.enabled
+
+    @property
+    def is_shut_down(self) -> bool:
+        return self._shut_down
+
+    @property
+    def tracer_provider(self) -> TracerProvider | None:
+        return self._parts.tracer_provider
+
+    @property
+    def meter_provider(self) -> MeterProvider | None:
+        return self._parts.meter_provider
+
+    @property
+    def logger_provider(self) -> LoggerProvider | None:
+        return self._parts.logger_provider
+
+    @property
+    def endpoint(self) -> TelemetryEndpoint | None:
+        return self._parts.endpoint
+
+    @property
+    def metrics_url(self) -> str | None:
+        """The URL of /metrics when the endpoint serves, else None."""
+        endpoint = self._parts.endpoint
+        return f"{endpoint.url}/metrics" if endpoint is not None and endpoint.serving else None
+
+    @property
+    def instrumentations(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self._parts.instrumentations)
+
+    def status(self) -> dict[str, Any]:
+        """Where each signal goes and how its export is doing; no secrets.
+
+        Keys: ``enabled``, ``shut_down``, ``service``, ``started_at``, ``traces``, ``metrics``,
+        ``logs`` (each a list of exporters with ``name``, ``destination``, ``exported``,
+        ``failed``, ``dropped``, ``last_success``, ``last_error``), ``endpoint`` and
+        ``instrumentations``.
+        """
+        settings = self.settings
+        result: dict[str, Any] = {
+            "enabled": settings.enabled,
+            "shut_down": self._shut_down,
+            "service": {
+                "name": settings.service_name,
+                "version": settings.service_version,
+                "environment": settings.environment,
+            },
+            "pywats_otel_version": __version__,
+            "started_at": _iso(self.started_at),
+        }
+        if not settings.enabled:
+            return result
+        for signal, stats in self._parts.stats.items():
+            result[signal] = [entry.snapshot() for entry in stats]
+        endpoint = self._parts.endpoint
+        if endpoint is not None:
+            result["endpoint"] = {
+                "serving": endpoint.serving,
+                "url": endpoint.url,
+                "metrics_url": f"{endpoint.url}/metrics",
+                "error": endpoint.error,
+                "scrapes": endpoint.scrapes,
+                "last_scrape": _iso(endpoint.last_scrape) if endpoint.last_scrape else None,
+            }
+            for entry in result["metrics"]:
+                if entry["name"] == "prometheus":
+                    entry["serving"] = endpoint.serving
+                    entry["last_error"] = endpoint.error
+        else:
+            result["endpoint"] = None
+        result["instrumentations"] = list(self.instrumentations)
+        return result
+
+    def health(self, path: str) -> tuple[int, dict[str, Any]]:
+        """The endpoint's answer to /health, /health/live and /health/ready."""
+        if path == "/health/live":
+            return 200, {"status": "ok"}
+        if path == "/health/ready":
+            return 200, {"status": "ok"}
+        settings = self.settings
+        return 200, {
+            "status": "ok",
+            "service": {"name": settings.service_name, "version": settings.service_version},
+            "pywats_otel_version": __version__,
+            "start_time": _iso(self.started_at),
+            "uptime_s": round(time.time() - self.started_at, 3),
+        }
+
+    # -- flush and shutdown
+
+    def force_flush(self, timeout_s: float = 5.0) -> bool:
+        """Export what is buffered; True when every provider finished within ``timeout_s``."""
+        if not self.settings.enabled or self._shut_down:
+            return True
+        timeout_ms = max(timeout_s, 0.0) * 1000
+        tasks: list[tuple[str, Callable[[], object]]] = []
+        parts = self._parts
+        if parts.tracer_provider is not None:
+            tasks.append(("traces", lambda: parts.tracer_provider.force_flush(int(timeout_ms))))  # type: ignore[union-attr]
+        if parts.logger_provider is not None:
+            tasks.append(("logs", lambda: parts.logger_provider.force_flush(int(timeout_ms))))  # type: ignore[union-attr]
+        if parts.meter_provider is not None:
+            tasks.append(("metrics", lambda: parts.meter_provider.force_flush(timeout_ms)))  # type: ignore[union-attr]
+        outcome = _run_bounded(tasks, timeout_s, "flush")
+        return all(outcome.values())
+
+    def shutdown(self, timeout_s: float = 5.0) -> bool:
+        """Flush and stop everything; returns within ``timeout_s`` whether the collector answers.
+
+        Idempotent: later calls return True at once. Returns False when something did not
+        finish in time (its data is lost).
+        """
+        with self._lock:
+            if self._shut_down or not self.settings.enabled:
+                self._shut_down = True
+                return True
+            self._shut_down = True
+        deadline = time.monotonic() + max(timeout_s, 0.0)
+        parts = self._parts
+
+        for name, undo in reversed(parts.instrumentations):
+            try:
+                undo()
+            except Exception:  # noqa: BLE001 - shutdown goes on whatever an instrumentor does
+                _logger.warning("pywats_otel: undoing instrumentation %s failed", name, exc_info=True)
+        if parts.log_handler is not None:
+            logging.getLogger().removeHandler(parts.log_handler)
+
+        remaining_ms = max(deadline - time.monotonic(), 0.0) * 1000
+        for processor in parts.batch_processors:
+            processor.shutdown_timeout_ms = remaining_ms
+        tasks: list[tuple[str, Callable[[], object]]] = []
+        if parts.tracer_provider is not None:
+            tasks.append(("traces", parts.tracer_provider.shutdown))
+        if parts.logger_provider is not None:
+            tasks.append(("logs", parts.logger_provider.shutdown))
+        if parts.meter_provider is not None:
+            provider = parts.meter_provider
+            tasks.append(("metrics", lambda: provider.shutdown(timeout_millis=remaining_ms)))
+        outcome = _run_bounded(tasks, max(deadline - time.monotonic(), 0.0), "shutdown")
+
+        if parts.endpoint is not None:
+            parts.endpoint.stop(timeout_s=max(min(deadline - time.monotonic(), 1.0), 0.05))
+        late = sorted(name for name, done in outcome.items() if not done)
+        if late:
+            _logger.warning(
+                "pywats_otel: shutdown of %s did not finish within %.1f s; unsent data is lost",
+                ", ".join(late),
+                timeout_s,
+            )
+        return not late
+
+
+def _run_bounded(
+    tasks: list[tuple[str, Callable[[], object]]], timeout_s: float, what: str
+) -> dict[str, bool]:
+    """Run the tasks side by side in daemon threads and wait at most ``timeout_s`` in total.
+
+    A task that is still running at the deadline counts as failed and is left to finish (or
+    die with the process). Where no thread can be started (interpreter shutdown on Python 3.12
+    and newer), tasks run one after the other in the caller's thread.
+    """
+    results: dict[str, bool] = {name: False for name, _ in tasks}
+
+    def run(name: str, task: Callable[[], object]) -> None:
+        try:
+            results[name] = task() is not False
+        except Exception:  # noqa: BLE001 - one provider's failure must not stop the others
+            _logger.warning("pywats_otel: %s of %s failed", what, name, exc_info=True)
+
+    threads: list[threading.Thread] = []
+    for name, task in tasks:
+        thread = threading.Thread(
+            target=run, args=(name, task), name=f"pywats-otel-{what}-{name}", daemon=True
+        )
+        try:
+            thread.start()
+        except RuntimeError:
+            run(name, task)
+            continue
+        threads.append(thread)
+    deadline = time.monotonic() + timeout_s
+    for thread in threads:
+        thread.join(max(deadline - time.monotonic(), 0.0))
+    return results

@@ -1,0 +1,1 @@
+"""Adapters that turn on third-party instrumentations (httpx, threading) for init_telemetry()."""

@@ -1,0 +1,139 @@
+"""Real peers on 127.0.0.1: a Prometheus server started per test, OTLP receivers.
+
+Without the ``prometheus`` binary the Prometheus tests skip, unless PYWATS_TEST_REQUIRE_PROMETHEUS=1
+(set by CI), which turns the skip into a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pywats_otel.testing.otlp import free_port
+
+REQUIRE_PROMETHEUS = os.environ.get("PYWATS_TEST_REQUIRE_PROMETHEUS") == "1"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "integration" in str(item.path):
+            item.add_marker(pytest.mark.integration)
+
+
+def _binary(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed (apt-get install -y prometheus)"
+        if REQUIRE_PROMETHEUS:
+            pytest.fail(f"{message}; PYWATS_TEST_REQUIRE_PROMETHEUS=1 requires it")
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture
+def promtool() -> str:
+    return _binary("promtool")
+
+
+class PrometheusServer:
+    """A real Prometheus on 127.0.0.1 that scrapes ``targets`` every second."""
+
+    def __init__(self, binary: str, workdir: Path, targets: list[str], **scrape: Any) -> None:
+        self.port = free_port()
+        self.workdir = workdir
+        config = {
+            "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
+            "scrape_configs": [
+                {"job_name": "station", "static_configs": [{"targets": targets}], **scrape}
+            ],
+        }
+        # JSON is YAML, so no YAML library is needed to write the config.
+        self.config_path = workdir / "prometheus.yml"
+        self.config_path.write_text(json.dumps(config))
+        self.log_path = workdir / "prometheus.log"
+        self._log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={self.config_path}",
+                f"--storage.tsdb.path={workdir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--log.level=warn",
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        self._wait_ready()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _wait_ready(self, timeout_s: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"prometheus exited: {self.log_path.read_text()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"prometheus not ready after {timeout_s}s: {self.log_path.read_text()}")
+
+    def api(self, path: str, **params: str) -> Any:
+        query = urllib.parse.urlencode(params)
+        with urllib.request.urlopen(f"{self.url}/api/v1/{path}?{query}", timeout=5) as response:
+            body = json.load(response)
+        assert body["status"] == "success", body
+        return body["data"]
+
+    def query(self, promql: str) -> list[dict[str, Any]]:
+        return list(self.api("query", query=promql)["result"])
+
+    def wait_for_query(self, promql: str, timeout_s: float = 30.0) -> list[dict[str, Any]]:
+        """Poll an instant query until it returns series; fail with the targets' state if not."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            result = self.query(promql)
+            if result:
+                return result
+            time.sleep(0.5)
+        targets = self.api("targets")
+        pytest.fail(f"no result for {promql} after {timeout_s}s; targets: {targets}")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
+        self._log.close()
+
+
+@pytest.fixture
+def prometheus_server(tmp_path: Path) -> Iterator[Any]:
+    """A factory: prometheus_server(["127.0.0.1:PORT"], **scrape_config) -> PrometheusServer."""
+    binary = _binary("prometheus")
+    started: list[PrometheusServer] = []
+
+    def start(targets: list[str], **scrape: Any) -> PrometheusServer:
+        server = PrometheusServer(binary, tmp_path, targets, **scrape)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
