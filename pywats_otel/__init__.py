@@ -1,7 +1,7 @@
 """pywats_otel: OpenTelemetry traces, metrics and logs for pyWATS, set up by one call.
 
-    from pywats_otel import init_telemetry
-    telemetry = init_telemetry(service_name="station-7")
+from pywats_otel import init_telemetry
+telemetry = init_telemetry(service_name="station-7")
 """
 
 from __future__ import annotations

@@ -389,4 +389,3 @@ def _log_started(telemetry: Telemetry, parts: _Parts) -> None:
         where("logs"),
         ", ".join(telemetry.instrumentations) or "none",
     )
-

@@ -53,10 +53,10 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "pywats-otel"
 
-    def do_GET(self) -> None:  # noqa: N802 - the stdlib's naming
+    def do_GET(self) -> None:
         self._answer(head=False)
 
-    def do_HEAD(self) -> None:  # noqa: N802 - the stdlib's naming
+    def do_HEAD(self) -> None:
         self._answer(head=True)
 
     def _answer(self, *, head: bool) -> None:
@@ -76,7 +76,7 @@ class _Handler(BaseHTTPRequestHandler):
                 body = json.dumps(
                     {"error": "not found", "paths": ["/metrics", *_HEALTH_PATHS]}
                 ).encode()
-        except Exception:  # noqa: BLE001 - a failing collection must answer 500, not crash
+        except Exception:
             _logger.exception("pywats_otel: the endpoint failed to answer %s", path)
             status, content_type, extra, body = 500, "text/plain", {}, b"internal error\n"
         self.send_response(status)
@@ -88,7 +88,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not head:
             self.wfile.write(body)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         # The stdlib writes every request to stderr; a scrape every few seconds is not news.
         _logger.debug("pywats_otel endpoint: " + format, *args)
 

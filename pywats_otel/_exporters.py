@@ -299,7 +299,7 @@ def available_exporters(signal: Signal) -> tuple[str, ...]:
 
 
 def get(name: str, signal: Signal) -> ExporterSpec:
-    """The spec of exporter ``name``; an unknown name is a TelemetryConfigError listing the known."""
+    """The spec of exporter ``name``; an unknown name is a TelemetryConfigError naming the known."""
     spec = _BUILTIN.get(name) or _load_plugins().get(name)
     if spec is None or not spec.supports(signal):
         known = ", ".join(available_exporters(signal))

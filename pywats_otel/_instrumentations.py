@@ -36,6 +36,8 @@ def turn_on(name: str, telemetry: Telemetry) -> Undo | None:
             importlib.import_module(module_name), function_name
         )
         return function(telemetry)
-    except Exception:  # noqa: BLE001 - a broken instrumentor must not stop the program
-        _logger.warning("pywats_otel: instrumentation %s could not be turned on", name, exc_info=True)
+    except Exception:
+        _logger.warning(
+            "pywats_otel: instrumentation %s could not be turned on", name, exc_info=True
+        )
         return None

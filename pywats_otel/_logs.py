@@ -8,6 +8,7 @@ suppress-instrumentation flag, which the batch processors set around every expor
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 
@@ -41,7 +42,6 @@ class TelemetryLogHandler(LoggingHandler):
         self.addFilter(_FeedbackGuard())
 
     def emit(self, record: logging.LogRecord) -> None:
-        try:
+        # A log record must never break the caller, whatever the exporter pipeline does.
+        with contextlib.suppress(Exception):
             super().emit(record)
-        except Exception:  # noqa: BLE001, S110 - a log record must never break the caller
-            pass

@@ -230,7 +230,7 @@ class CountingLogExporter(LogRecordExporter):
 
     def shutdown(self) -> None:
         with _Exporting(self.stats):
-            self.delegate.shutdown()
+            self.delegate.shutdown()  # type: ignore[no-untyped-call]
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return self.delegate.force_flush(timeout_millis)
@@ -250,8 +250,8 @@ class CountingMetricExporter(MetricExporter):
 
     def __init__(self, delegate: MetricExporter, stats: ExportStats) -> None:
         super().__init__(
-            preferred_temporality=delegate._preferred_temporality,  # noqa: SLF001 - pass through
-            preferred_aggregation=delegate._preferred_aggregation,  # noqa: SLF001 - pass through
+            preferred_temporality=delegate._preferred_temporality,
+            preferred_aggregation=delegate._preferred_aggregation,
         )
         self.delegate = delegate
         self.stats = stats

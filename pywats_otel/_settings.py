@@ -482,7 +482,7 @@ class TelemetrySettings(BaseModel):
         return 1.0 if self.sampler_arg is None else self.sampler_arg
 
     def source_of(self, name: str) -> str:
-        """Where the value of setting ``name`` came from: keyword argument, variable, file, default."""
+        """Where setting ``name``'s value came from: keyword argument, variable, file, default."""
         return self._sources.get(name, "default")
 
     def redacted(self) -> dict[str, Any]:
@@ -491,7 +491,7 @@ class TelemetrySettings(BaseModel):
         for info in setting_infos():
             value = getattr(self, info.name)
             if info.secret:
-                value = {key: "***" for key in value} if isinstance(value, dict) else "***"
+                value = dict.fromkeys(value, "***") if isinstance(value, dict) else "***"
             elif isinstance(value, Path):
                 value = str(value)
             elif isinstance(value, tuple):
@@ -520,8 +520,10 @@ def setting_infos() -> Iterator[SettingInfo]:
         env = tuple(extra["pywats_env"])
         default_doc = extra["pywats_default_doc"]
         if default_doc is None:
-            default_doc = str(field.default).lower() if isinstance(field.default, bool) else (
-                str(field.default)
+            default_doc = (
+                str(field.default).lower()
+                if isinstance(field.default, bool)
+                else (str(field.default))
             )
         yield SettingInfo(
             name=name,
@@ -540,11 +542,12 @@ def _split_list(value: object) -> tuple[str, ...]:
     elif isinstance(value, (list, tuple, set, frozenset)):
         items = list(value)
     else:
-        raise ValueError("expected a comma-separated list")
+        # pydantic turns ValueError (not TypeError) into a validation error.
+        raise ValueError("expected a comma-separated list")  # noqa: TRY004
     names: list[str] = []
     for item in items:
         if not isinstance(item, str):
-            raise ValueError("expected a list of names")
+            raise ValueError("expected a list of names")  # noqa: TRY004
         name = item.strip().lower()
         if name and name not in names:
             names.append(name)
@@ -708,7 +711,7 @@ def _read_config_file(
 def _show(value: object, info: SettingInfo) -> str:
     if info.secret:
         return "(hidden)"
-    return repr(value) if not isinstance(value, str) else repr(value)
+    return repr(value)
 
 
 def _problems_from(

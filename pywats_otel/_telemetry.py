@@ -211,8 +211,10 @@ class Telemetry:
         for name, undo in reversed(parts.instrumentations):
             try:
                 undo()
-            except Exception:  # noqa: BLE001 - shutdown goes on whatever an instrumentor does
-                _logger.warning("pywats_otel: undoing instrumentation %s failed", name, exc_info=True)
+            except Exception:
+                _logger.warning(
+                    "pywats_otel: undoing instrumentation %s failed", name, exc_info=True
+                )
         if parts.log_handler is not None:
             logging.getLogger().removeHandler(parts.log_handler)
 
@@ -255,7 +257,7 @@ def _run_bounded(
     def run(name: str, task: Callable[[], object]) -> None:
         try:
             results[name] = task() is not False
-        except Exception:  # noqa: BLE001 - one provider's failure must not stop the others
+        except Exception:
             _logger.warning("pywats_otel: %s of %s failed", what, name, exc_info=True)
 
     threads: list[threading.Thread] = []

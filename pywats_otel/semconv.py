@@ -68,17 +68,71 @@ SPAN_CONVERT = "convert {converter}"
 # suit its operation.
 
 # The semconv advice for HTTP client durations.
-HTTP_DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0,
-                         7.5, 10.0)
+HTTP_DURATION_BUCKETS = (
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    7.5,
+    10.0,
+)
 # Processing one queued report: mostly an upload, up to the client's timeouts and retries.
-QUEUE_PROCESSING_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
-                            120.0)
+QUEUE_PROCESSING_BUCKETS = (
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    120.0,
+)
 # Waiting in the queue: milliseconds online, hours while a station is offline.
-QUEUE_WAIT_BUCKETS = (0.01, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 14400.0,
-                      86400.0)
+QUEUE_WAIT_BUCKETS = (
+    0.01,
+    0.1,
+    0.5,
+    1.0,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    300.0,
+    900.0,
+    3600.0,
+    14400.0,
+    86400.0,
+)
 # Converting one tester file: a small CSV in milliseconds, a large XML log in seconds.
-CONVERTER_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-                     60.0)
+CONVERTER_BUCKETS = (
+    0.001,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+)
 
 
 @dataclass(frozen=True)
@@ -99,8 +153,13 @@ METRICS: tuple[MetricInfo, ...] = (
         "histogram",
         "s",
         "Duration of HTTP client requests (httpx), from the stock instrumentor.",
-        ("http.request.method", "http.response.status_code", "server.address", "server.port",
-         ERROR_TYPE),
+        (
+            "http.request.method",
+            "http.response.status_code",
+            "server.address",
+            "server.port",
+            ERROR_TYPE,
+        ),
         HTTP_DURATION_BUCKETS,
     ),
     MetricInfo(

@@ -20,4 +20,8 @@ def turn_on(telemetry: Telemetry) -> Callable[[], None] | None:
     if instrumentor.is_instrumented_by_opentelemetry:
         return None  # somebody else did it; leave it to them to undo
     instrumentor.instrument()
-    return instrumentor.uninstrument
+
+    def undo() -> None:
+        instrumentor.uninstrument()
+
+    return undo

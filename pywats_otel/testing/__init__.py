@@ -8,8 +8,11 @@ sees the spans, metric points and log records the code under test produced::
     def test_upload_is_traced():
         with capture_telemetry(service_name="test") as captured:
             upload(report)
-        [span] = captured.spans(name="process reports")
-        assert captured.metric_value("pywats.queue.processed", **{"pywats.queue.outcome": "success"}) == 1
+            [span] = captured.spans(name="process reports")
+            processed = captured.metric_value(
+                "pywats.queue.processed", {"pywats.queue.outcome": "success"}
+            )
+        assert processed == 1
 
 ``reset_telemetry()`` shuts telemetry down and clears OpenTelemetry's global providers, so the
 next test starts clean.
@@ -53,14 +56,14 @@ def reset_telemetry(timeout_s: float = 2.0) -> None:
     telemetry = _bootstrap.get_telemetry()
     if telemetry is not None:
         telemetry.shutdown(timeout_s=timeout_s)
-    _bootstrap._forget()  # noqa: SLF001 - the testing module is the one sanctioned user
+    _bootstrap._forget()
     # OpenTelemetry sets its global providers once per process; tests need them set again.
-    trace._TRACER_PROVIDER_SET_ONCE = Once()  # noqa: SLF001
-    trace._TRACER_PROVIDER = None  # noqa: SLF001
-    metrics_internal._METER_PROVIDER_SET_ONCE = Once()  # noqa: SLF001
-    metrics_internal._METER_PROVIDER = None  # noqa: SLF001
-    _logs._internal._LOGGER_PROVIDER_SET_ONCE = Once()  # type: ignore[attr-defined]  # noqa: SLF001
-    _logs._internal._LOGGER_PROVIDER = None  # type: ignore[attr-defined]  # noqa: SLF001
+    trace._TRACER_PROVIDER_SET_ONCE = Once()
+    trace._TRACER_PROVIDER = None
+    metrics_internal._METER_PROVIDER_SET_ONCE = Once()
+    metrics_internal._METER_PROVIDER = None
+    _logs._internal._LOGGER_PROVIDER_SET_ONCE = Once()
+    _logs._internal._LOGGER_PROVIDER = None
 
 
 class CapturedTelemetry:
@@ -144,7 +147,7 @@ def capture_telemetry(**settings: Any) -> Iterator[CapturedTelemetry]:
     """
     spans = InMemorySpanExporter()
     reader = InMemoryMetricReader()
-    logs = InMemoryLogRecordExporter()
+    logs = InMemoryLogRecordExporter()  # type: ignore[no-untyped-call]
     _exporters.register_builtin(
         MEMORY_EXPORTER,
         ExporterSpec(

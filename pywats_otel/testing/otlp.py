@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import socket
 import threading
@@ -94,7 +95,8 @@ class ReceivedLog:
 
 class _Store:
     def __init__(self) -> None:
-        self.lock = threading.Lock()
+        # Re-entrant: wait_for() holds it while the predicate reads the lists.
+        self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)
         self.spans: list[ReceivedSpan] = []
         self.metrics: list[ReceivedMetric] = []
@@ -253,30 +255,30 @@ class OTLPReceiver:
         def note(context: grpc.ServicerContext) -> None:
             with store.lock:
                 store.requests += 1
-                store.headers.append({k: v for k, v in context.invocation_metadata()})
+                store.headers.append(dict(context.invocation_metadata()))
 
-        class Traces(trace_service_pb2_grpc.TraceServiceServicer):  # type: ignore[misc]
-            def Export(self, request: Any, context: Any) -> Any:  # noqa: N802 - gRPC's naming
+        class Traces(trace_service_pb2_grpc.TraceServiceServicer):
+            def Export(self, request: Any, context: Any) -> Any:
                 note(context)
                 store.add_traces(request)
                 return trace_service_pb2.ExportTraceServiceResponse()
 
-        class Metrics(metrics_service_pb2_grpc.MetricsServiceServicer):  # type: ignore[misc]
-            def Export(self, request: Any, context: Any) -> Any:  # noqa: N802 - gRPC's naming
+        class Metrics(metrics_service_pb2_grpc.MetricsServiceServicer):
+            def Export(self, request: Any, context: Any) -> Any:
                 note(context)
                 store.add_metrics(request)
                 return metrics_service_pb2.ExportMetricsServiceResponse()
 
-        class Logs(logs_service_pb2_grpc.LogsServiceServicer):  # type: ignore[misc]
-            def Export(self, request: Any, context: Any) -> Any:  # noqa: N802 - gRPC's naming
+        class Logs(logs_service_pb2_grpc.LogsServiceServicer):
+            def Export(self, request: Any, context: Any) -> Any:
                 note(context)
                 store.add_logs(request)
                 return logs_service_pb2.ExportLogsServiceResponse()
 
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Traces(), server)
-        metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(Metrics(), server)
-        logs_service_pb2_grpc.add_LogsServiceServicer_to_server(Logs(), server)
+        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Traces(), server)  # type: ignore[no-untyped-call]
+        metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(Metrics(), server)  # type: ignore[no-untyped-call]
+        logs_service_pb2_grpc.add_LogsServiceServicer_to_server(Logs(), server)  # type: ignore[no-untyped-call]
         bound = server.add_insecure_port(f"127.0.0.1:{self.port}")
         if bound != self.port:
             server.stop(None)
@@ -309,7 +311,7 @@ class OTLPReceiver:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_POST(self) -> None:  # noqa: N802 - the stdlib's naming
+            def do_POST(self) -> None:
                 route = routes.get(self.path)
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length)
@@ -337,7 +339,7 @@ class OTLPReceiver:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
         server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
@@ -381,10 +383,8 @@ class BlackHole:
     def close(self) -> None:
         self._closed = True
         # shutdown() wakes the accept() blocked in the other thread; close() alone may not.
-        try:
+        with contextlib.suppress(OSError):
             self._socket.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
         self._socket.close()
         with self._lock:
             for conn in self._held:

@@ -52,7 +52,11 @@ class PrometheusServer:
         self.port = free_port()
         self.workdir = workdir
         config = {
-            "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
+            "global": {
+                "scrape_interval": "1s",
+                "scrape_timeout": "1s",
+                "evaluation_interval": "1s",
+            },
             "scrape_configs": [
                 {"job_name": "station", "static_configs": [{"targets": targets}], **scrape}
             ],

@@ -17,7 +17,9 @@ from pywats_otel import init_telemetry
 from pywats_otel.testing import capture_telemetry
 
 
-def get(url: str, headers: dict[str, str] | None = None, method: str = "GET") -> tuple[int, Any, bytes]:
+def get(
+    url: str, headers: dict[str, str] | None = None, method: str = "GET"
+) -> tuple[int, Any, bytes]:
     request = urllib.request.Request(url, headers=headers or {}, method=method)
     try:
         with urllib.request.urlopen(request, timeout=5) as response:
@@ -114,11 +116,14 @@ def test_busy_port_is_a_warning_and_traces_still_flow(caplog: pytest.LogCaptureF
         squatter.bind(("127.0.0.1", 0))
         squatter.listen(1)
         port = squatter.getsockname()[1]
-        with caplog.at_level(logging.WARNING, logger="pywats_otel"), capture_telemetry(
-            prometheus_host="127.0.0.1",
-            prometheus_port=port,
-            metrics_exporter="prometheus",
-        ) as captured:
+        with (
+            caplog.at_level(logging.WARNING, logger="pywats_otel"),
+            capture_telemetry(
+                prometheus_host="127.0.0.1",
+                prometheus_port=port,
+                metrics_exporter="prometheus",
+            ) as captured,
+        ):
             with trace.get_tracer("test").start_as_current_span("still-traced"):
                 pass
             spans = captured.spans("still-traced")

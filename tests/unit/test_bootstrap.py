@@ -16,8 +16,15 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 import pywats_otel
-from pywats_otel import TelemetryConfigError, get_telemetry, init_telemetry, semconv
-from pywats_otel import _bootstrap, _exporters, _pipeline
+from pywats_otel import (
+    TelemetryConfigError,
+    _bootstrap,
+    _exporters,
+    _pipeline,
+    get_telemetry,
+    init_telemetry,
+    semconv,
+)
 from pywats_otel._settings import load_settings
 from pywats_otel.exporters import ExporterSpec
 from pywats_otel.testing import capture_telemetry
@@ -38,7 +45,7 @@ def test_public_api_is_small_and_sorted() -> None:
 
 
 def test_resource_carries_service_host_process_and_sdk(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Spans carry the resource of the settings; named settings win over OTEL_RESOURCE_ATTRIBUTES."""
+    """Spans carry the settings' resource; named settings win over OTEL_RESOURCE_ATTRIBUTES."""
     monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "site=lab-2,service.name=ignored")
     with capture_telemetry(
         service_name="station-7", service_version="2.1.0", environment="production"
@@ -62,8 +69,9 @@ def test_spans_flow_through_the_batch_processor_with_parents() -> None:
     """A child span has its parent's span ID and the same trace ID; status counts the export."""
     with capture_telemetry() as captured:
         tracer = trace.get_tracer("test")
-        with tracer.start_as_current_span("parent") as parent, tracer.start_as_current_span(
-            "child"
+        with (
+            tracer.start_as_current_span("parent") as parent,
+            tracer.start_as_current_span("child"),
         ):
             pass
         spans = {span.name: span for span in captured.spans()}
@@ -174,8 +182,11 @@ def test_shutdown_is_idempotent_and_flushes() -> None:
 
 def test_start_up_line_says_where_each_signal_goes(caplog: pytest.LogCaptureFixture) -> None:
     """One INFO line names the service and each signal's destinations."""
-    with caplog.at_level(logging.INFO, logger="pywats_otel"), capture_telemetry(
-        service_name="station-7", service_version="1.2", metrics_exporter="memory,console"
+    with (
+        caplog.at_level(logging.INFO, logger="pywats_otel"),
+        capture_telemetry(
+            service_name="station-7", service_version="1.2", metrics_exporter="memory,console"
+        ),
     ):
         pass
     [line] = [r.getMessage() for r in caplog.records if "telemetry for" in r.getMessage()]
@@ -242,8 +253,12 @@ class _FailingExporter(SpanExporter):
 @pytest.fixture
 def failing_exporter() -> Any:
     exporter = _FailingExporter()
-    _exporters.register_builtin("failing", ExporterSpec(span_exporter=lambda context: exporter,
-                                                        describe=lambda context: "failing sink"))
+    _exporters.register_builtin(
+        "failing",
+        ExporterSpec(
+            span_exporter=lambda context: exporter, describe=lambda context: "failing sink"
+        ),
+    )
     yield exporter
     _exporters.unregister_builtin("failing")
 
@@ -251,7 +266,7 @@ def failing_exporter() -> Any:
 def test_export_failures_are_counted_and_logged_once_a_minute(
     failing_exporter: _FailingExporter, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Three failed exports: counted in status(), the SDK's error kept as last_error, one warning."""
+    """Three failed exports: counted in status(), the SDK's error kept, one warning logged."""
     with caplog.at_level(logging.WARNING), capture_telemetry(traces_exporter="failing") as captured:
         tracer = trace.get_tracer("test")
         for _ in range(3):
@@ -264,7 +279,9 @@ def test_export_failures_are_counted_and_logged_once_a_minute(
     assert traces["exported"] == 0
     assert traces["failed_exports"] == 3
     assert "StatusCode.UNAVAILABLE" in traces["last_error"]
-    warnings = [r.getMessage() for r in caplog.records if "export to failing sink" in r.getMessage()]
+    warnings = [
+        r.getMessage() for r in caplog.records if "export to failing sink" in r.getMessage()
+    ]
     assert len(warnings) == 1
     assert "StatusCode.UNAVAILABLE" in warnings[0]
     # The SDK's own error was taken in by the exporter's status, not logged a second time.
@@ -284,7 +301,7 @@ def test_an_exporter_that_raises_is_a_counted_failure(failing_exporter: _Failing
 
 
 def test_spans_dropped_by_a_full_queue_are_counted(monkeypatch: pytest.MonkeyPatch) -> None:
-    """With a queue of 4 and an exporter that blocks, the 6 spans beyond the queue count as dropped."""
+    """With a queue of 4 and a blocked exporter, the spans beyond the queue count as dropped."""
     monkeypatch.setenv("OTEL_BSP_MAX_QUEUE_SIZE", "4")
     monkeypatch.setenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "4")
     monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "60000")

@@ -51,7 +51,10 @@ def test_precedence_keyword_then_pywats_env_then_otel_env_then_file_then_default
     assert settings.service_name == "from-kwarg"
     assert settings.source_of("service_name") == "keyword argument service_name"
     assert settings.prometheus_port == 9400
-    assert settings.source_of("prometheus_port") == "environment variable OTEL_EXPORTER_PROMETHEUS_PORT"
+    assert (
+        settings.source_of("prometheus_port")
+        == "environment variable OTEL_EXPORTER_PROMETHEUS_PORT"
+    )
     assert settings.environment == "lab"
     assert settings.source_of("environment") == f"config file {config} (key environment)"
 
@@ -250,7 +253,8 @@ def test_every_setting_is_declared_with_env_doc_and_accepted() -> None:
     assert len(infos) >= 25
     for info in infos:
         assert info.env or info.inverse_env, info.name
-        assert info.doc and "\n" not in info.doc, info.name
+        assert info.doc, info.name
+        assert "\n" not in info.doc, info.name
         assert info.accepted, info.name
     variables = [name for info in infos for name in (*info.env, *info.inverse_env)]
     assert len(variables) == len(set(variables)), "a variable feeds two settings"

@@ -1,0 +1,62 @@
+"""One command per chore: nox -s tests | lint | typecheck | docs | bench."""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+nox.options.sessions = ["tests", "lint", "typecheck", "docs"]
+nox.options.default_venv_backend = "venv"
+
+CONSTRAINTS = ("-c", "constraints.txt")
+
+
+def install(session: nox.Session, *packages: str) -> None:
+    session.install(*CONSTRAINTS, *packages)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Unit and integration tests (integration ones start Prometheus and OTLP receivers)."""
+    install(session, "-e", ".[test]")
+    session.run("pytest", *(session.posargs or ["tests"]), env={"PYTHONDEVMODE": "0"})
+
+
+@nox.session(python=["3.10", "3.12", "3.13"])
+def tests_other_pythons(session: nox.Session) -> None:
+    """The tests on the other supported Pythons (those installed on this machine)."""
+    session.install("-e", ".[test]")
+    session.run("pytest", *(session.posargs or ["tests"]))
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff: lint and format check."""
+    install(session, "ruff")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on the package."""
+    install(session, "-e", ".[typecheck]")
+    session.run("mypy")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the docs with warnings as errors, after checking generated tables are current."""
+    install(session, "-e", ".[docs,test]")
+    session.run("pytest", "-q", "tests/unit/test_docs.py")
+    session.run(
+        "mkdocs", "build", "--strict", "--site-dir", os.path.join(session.create_tmp(), "site")
+    )
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks: medians and ratios against a baseline measured in the same run."""
+    install(session, "-e", ".[test]")
+    session.run("python", "-m", "benchmarks", *session.posargs)

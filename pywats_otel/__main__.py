@@ -1,0 +1,5 @@
+"""``python -m pywats_otel`` is the ``pywats-otel`` command."""
+
+from pywats_otel.cli import main
+
+raise SystemExit(main())

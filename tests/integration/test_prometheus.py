@@ -1,0 +1,68 @@
+"""A real Prometheus server scrapes the endpoint; PromQL returns what the test recorded."""
+
+from __future__ import annotations
+
+import subprocess
+import urllib.request
+from typing import Any
+
+from opentelemetry import metrics
+
+from pywats_otel import init_telemetry, semconv
+
+
+def test_prometheus_scrapes_recorded_counter_and_histogram(prometheus_server: Any) -> None:
+    """PromQL over the server's HTTP API returns the counter value and histogram count recorded."""
+    telemetry = init_telemetry(
+        service_name="station-7", prometheus_host="127.0.0.1", prometheus_port=0
+    )
+    meter = metrics.get_meter("pywats_otel.test")
+    meter.create_counter(
+        semconv.QUEUE_ENQUEUED, unit="{item}", description="Items put into a queue."
+    ).add(7, {semconv.QUEUE_NAME: "reports"})
+    histogram = meter.create_histogram(
+        semconv.CONVERTER_DURATION, unit="s", description="Duration of one converter run."
+    )
+    for seconds in (0.02, 0.2, 2.0):
+        histogram.record(
+            seconds, {semconv.CONVERTER_NAME: "csv", semconv.CONVERTER_STATUS: "success"}
+        )
+
+    server = prometheus_server([f"127.0.0.1:{telemetry.endpoint.port}"])
+    [counter] = server.wait_for_query('pywats_queue_enqueued_total{pywats_queue_name="reports"}')
+    assert float(counter["value"][1]) == 7.0
+    assert counter["metric"]["job"] == "station"
+    [count] = server.wait_for_query(
+        'pywats_converter_duration_seconds_count{pywats_converter_name="csv"}'
+    )
+    assert float(count["value"][1]) == 3.0
+    [under_quarter] = server.wait_for_query(
+        'pywats_converter_duration_seconds_bucket{pywats_converter_name="csv",le="0.25"}'
+    )
+    assert float(under_quarter["value"][1]) == 2.0
+    [info] = server.wait_for_query("target_info")
+    assert info["metric"]["service_name"] == "station-7"
+    [up] = server.query('up{job="station"}')
+    assert up["value"][1] == "1"
+
+
+def test_promtool_accepts_the_scraped_text(promtool: str) -> None:
+    """`promtool check metrics` finds no problem in what /metrics serves."""
+    telemetry = init_telemetry(prometheus_host="127.0.0.1", prometheus_port=0)
+    meter = metrics.get_meter("pywats_otel.test")
+    meter.create_counter(
+        semconv.CONVERTER_EXECUTIONS, unit="{execution}", description="Converter runs."
+    ).add(2, {semconv.CONVERTER_NAME: "csv", semconv.CONVERTER_STATUS: "failed"})
+    meter.create_histogram(
+        semconv.QUEUE_PROCESSING_DURATION, unit="s", description="Time spent processing one item."
+    ).record(0.4, {semconv.QUEUE_NAME: "reports", semconv.QUEUE_OUTCOME: "success"})
+    meter.create_up_down_counter(
+        semconv.QUEUE_DEPTH, unit="{item}", description="Items in a queue per state."
+    ).add(3, {semconv.QUEUE_NAME: "reports", semconv.QUEUE_STATE: "pending"})
+    with urllib.request.urlopen(telemetry.metrics_url, timeout=5) as response:
+        text = response.read()
+    assert b"pywats_converter_executions_total" in text
+    result = subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, timeout=30, check=False
+    )
+    assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
