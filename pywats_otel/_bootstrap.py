@@ -144,10 +144,15 @@ def _start(settings: TelemetrySettings) -> Telemetry:
         _setup_logs(telemetry, parts)
         install_sdk_log_filter()
         _setup_instrumentations(telemetry, parts)
-    except BaseException:
+    except TelemetryConfigError:
         # Leave nothing half-started behind a refused configuration.
         telemetry.shutdown(timeout_s=1.0)
         raise
+    except Exception:
+        # A bug of ours or of a library must not stop the station: go on without telemetry.
+        _logger.exception("pywats_otel: telemetry could not start; the program goes on without it")
+        telemetry.shutdown(timeout_s=1.0)
+        return Telemetry(settings.model_copy(update={"enabled": False}))
     _log_started(telemetry, parts)
     return telemetry
 

@@ -455,3 +455,27 @@ def test_secrets_are_scrubbed_from_kept_error_messages() -> None:
         assert stats.snapshot()["last_error"] == "401 Unauthorized for token ***"
     finally:
         _pipeline.set_secrets([])
+
+
+def test_unexpected_start_up_failure_leaves_the_program_running(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bug inside the bootstrap is logged; init_telemetry() returns a disabled handle."""
+
+    def explode(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("bug in a setup step")
+
+    monkeypatch.setattr(_bootstrap, "_setup_logs", explode)
+    with caplog.at_level(logging.ERROR, logger="pywats_otel"):
+        telemetry = init_telemetry(metrics_exporter="none")
+    assert telemetry.enabled is False
+    assert telemetry.shutdown(timeout_s=1) is True
+    assert "telemetry could not start" in caplog.text
+
+
+def test_shutdown_telemetry_shuts_the_running_handle_down() -> None:
+    """shutdown_telemetry() reaches the handle of init_telemetry(); without one it is a no-op."""
+    assert pywats_otel.shutdown_telemetry() is True
+    with capture_telemetry() as captured:
+        assert pywats_otel.shutdown_telemetry(timeout_s=2) is True
+        assert captured.telemetry.is_shut_down
