@@ -55,6 +55,7 @@ _HEX32 = re.compile(r"^[0-9a-fA-F]{32}$")
 # Incoming header values are untrusted: an attribute keeps a bounded prefix.
 _INCOMING_LIMIT = 128
 _EMPTY = ("", "", "")
+_TRACE_ID, _SPAN_ID, _CORRELATION_ID, _TRACE_FLAGS = LOG_FIELDS
 
 
 def current_correlation_id() -> str:
@@ -90,13 +91,24 @@ def _warn_once(what: str) -> None:
 # -- the fields of a log record ---------------------------------------------------------------
 
 
+# The hex text of the last span context seen. Records come in runs from one span, and the
+# formatting is half the cost of the fields; the cache holds the context itself, so an
+# identity check cannot mistake a new context for a freed one. One tuple, replaced whole:
+# threads may overwrite each other's entry, never read a torn one.
+_last: tuple[object, tuple[str, str, str]] = (None, _EMPTY)
+
+
 def _ids() -> tuple[str, str, str]:
     """(trace_id, span_id, trace_flags) of the active span; empty strings outside one."""
+    global _last  # noqa: PLW0603 - the one-entry cache above
     try:
         context = trace.get_current_span().get_span_context()
+        last = _last
+        if last[0] is context:
+            return last[1]
         if not context.is_valid:
             return _EMPTY
-        return (
+        ids = (
             format(context.trace_id, "032x"),
             format(context.span_id, "016x"),
             format(context.trace_flags, "02x"),
@@ -104,19 +116,18 @@ def _ids() -> tuple[str, str, str]:
     except Exception:  # noqa: BLE001 - telemetry never breaks the caller
         _warn_once("reading the active span for log correlation")
         return _EMPTY
+    _last = (context, ids)
+    return ids
 
 
 def add_fields(record: logging.LogRecord) -> None:
     """Set the LOG_FIELDS of ``record`` from the active span (``""`` outside one)."""
     trace_id, span_id, flags = _ids()
-    record.__dict__.update(
-        {
-            semconv.LOG_TRACE_ID: trace_id,
-            semconv.LOG_SPAN_ID: span_id,
-            semconv.LOG_CORRELATION_ID: trace_id,
-            semconv.LOG_TRACE_FLAGS: flags,
-        }
-    )
+    fields = record.__dict__
+    fields[_TRACE_ID] = trace_id
+    fields[_SPAN_ID] = span_id
+    fields[_CORRELATION_ID] = trace_id
+    fields[_TRACE_FLAGS] = flags
 
 
 def _fields_of(record: logging.LogRecord) -> tuple[Any, Any, Any, Any]:
@@ -202,10 +213,16 @@ def _str(value: object) -> str:
         return _repr(value)
 
 
+# Built once: json.dumps() with arguments builds a new encoder per call. encode() keeps no
+# state, so threads share it.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, default=_repr)
+_STRICT_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False)
+
+
 def _jsonable(value: object) -> object:
-    """``value`` if json.dumps takes it as it is, else its repr."""
+    """``value`` if JSON takes it as it is, else its repr."""
     try:
-        json.dumps(value, ensure_ascii=False, allow_nan=False)
+        _STRICT_ENCODER.encode(value)
     except (TypeError, ValueError, RecursionError):
         return _repr(value)
     return value
@@ -234,6 +251,8 @@ class JsonFormatter(logging.Formatter):
         super().__init__()
         self._service_name = service_name
         self._extra_fields = extra_fields
+        # The formatted second of the last record: records come many per second.
+        self._second: tuple[int, str] = (-1, "")
 
     def format(self, record: logging.LogRecord) -> str:
         try:
@@ -247,17 +266,23 @@ class JsonFormatter(logging.Formatter):
                 semconv.LOG_MESSAGE: _repr(getattr(record, "msg", "")),
             }
         try:
-            text = json.dumps(payload, ensure_ascii=False, allow_nan=False, default=_repr)
+            text = _ENCODER.encode(payload)
         except (TypeError, ValueError, RecursionError):
             # A circular structure, NaN or a key JSON cannot hold somewhere: value by value.
-            safe = {key: _jsonable(value) for key, value in payload.items()}
-            text = json.dumps(safe, ensure_ascii=False, allow_nan=False, default=_repr)
+            text = _ENCODER.encode({key: _jsonable(value) for key, value in payload.items()})
+        # Every character _UNSAFE matches but DEL lies above ASCII: most lines skip the regex.
+        if text.isascii() and "\x7f" not in text:
+            return text
         return _UNSAFE.sub(_escape, text)
 
     def _time(self, record: logging.LogRecord) -> str:
         created = float(getattr(record, "created", time.time()))
-        seconds = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created))
-        return f"{seconds}.{int(getattr(record, 'msecs', 0)):03d}Z"
+        whole = int(created)
+        cached = self._second
+        if cached[0] != whole:
+            cached = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
+            self._second = cached
+        return f"{cached[1]}.{int(getattr(record, 'msecs', 0)):03d}Z"
 
     def _message(self, record: logging.LogRecord) -> str:
         try:
@@ -305,9 +330,8 @@ class JsonFormatter(logging.Formatter):
             payload[semconv.LOG_STACK_INFO] = self.formatStack(record.stack_info)
         if self._extra_fields:
             for key, value in record.__dict__.items():
-                if key in _RESERVED:
-                    continue
-                payload[f"extra.{key}" if key in payload else key] = value
+                if key not in _RESERVED:
+                    payload[f"extra.{key}" if key in payload else key] = value
         return payload
 
 
