@@ -6,12 +6,14 @@ JSON logs (JsonFormatter), and correlation_scope() to adopt an incoming correlat
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
 import threading
 import time
 from collections.abc import Mapping, MutableMapping
+from contextvars import Token
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -51,7 +53,7 @@ _logger = logging.getLogger("pywats_otel")
 LOG_FIELDS = semconv.LOG_FIELDS
 
 _DEFAULT_HEADER: str = TelemetrySettings.model_fields["correlation_header"].default
-_HEX32 = re.compile(r"^[0-9a-fA-F]{32}$")
+_HEX32 = re.compile("[0-9a-fA-F]{32}")
 # Incoming header values are untrusted: an attribute keeps a bounded prefix.
 _INCOMING_LIMIT = 128
 _EMPTY = ("", "", "")
@@ -120,7 +122,7 @@ def _ids() -> tuple[str, str, str]:
     return ids
 
 
-def add_fields(record: logging.LogRecord) -> None:
+def _add_fields(record: logging.LogRecord) -> None:
     """Set the LOG_FIELDS of ``record`` from the active span (``""`` outside one)."""
     trace_id, span_id, flags = _ids()
     fields = record.__dict__
@@ -155,7 +157,7 @@ class CorrelationFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if semconv.LOG_CORRELATION_ID not in record.__dict__:
-            add_fields(record)
+            _add_fields(record)
         return True
 
 
@@ -371,7 +373,7 @@ def _first(value: object) -> str | None:
 
 def _as_trace_id(value: str | None) -> int | None:
     """The trace ID a correlation header value stands for, when it is 32 hex digits."""
-    if value is None or not _HEX32.match(value):
+    if value is None or not _HEX32.fullmatch(value):
         return None
     trace_id = int(value, 16)
     return trace_id if trace_id != trace.INVALID_TRACE_ID else None
@@ -439,7 +441,7 @@ class _CorrelationScope:
         self._kind = kind
         self._attributes = attributes
         self._new_trace = new_trace
-        self._tokens: list[object] = []
+        self._tokens: list[Token[context_api.Context]] = []
         self._span: trace.Span | None = None
 
     def __enter__(self) -> Correlation:
@@ -447,8 +449,11 @@ class _CorrelationScope:
             return self._enter()
         except Exception:  # noqa: BLE001 - telemetry never breaks the caller
             _warn_once("correlation_scope()")
+            span, self._span = self._span, None
+            if span is not None:
+                with contextlib.suppress(Exception):
+                    span.end()
             self._detach()
-            self._span = None
             trace_id, span_id, _ = _ids()
             return Correlation(
                 trace_id, span_id, semconv.CORRELATION_ORIGIN_ACTIVE, None, trace.INVALID_SPAN
@@ -458,6 +463,7 @@ class _CorrelationScope:
         plan = _plan(self._headers, self._new_trace)
         self._tokens.append(context_api.attach(plan.context))
         span = _otel.tracer().start_span(self._name, kind=self._kind, attributes=self._attributes)
+        self._span = span
         span_context = span.get_span_context()
         if not span_context.is_valid:
             # No SDK (telemetry off or not initialised): a non-recording span still gives the
@@ -469,9 +475,14 @@ class _CorrelationScope:
                 is_remote=False,
             )
             span = NonRecordingSpan(span_context)
+            self._span = span
         correlation_id = format(span_context.trace_id, "032x")
         incoming = plan.incoming
-        if plan.wanted is not None and span_context.trace_id != plan.wanted:
+        if (
+            plan.origin == semconv.CORRELATION_ORIGIN_HEADER
+            and plan.wanted is not None
+            and span_context.trace_id != plan.wanted
+        ):
             # A TracerProvider without CorrelationIdGenerator picked its own trace ID.
             incoming = format(plan.wanted, "032x")
         if incoming is not None and incoming.lower() == correlation_id:
@@ -482,7 +493,6 @@ class _CorrelationScope:
             span.set_attribute(semconv.CORRELATION_ORIGIN, plan.origin)
             if incoming is not None:
                 span.set_attribute(semconv.CORRELATION_INCOMING_ID, incoming)
-        self._span = span
         self._tokens.append(context_api.attach(trace.set_span_in_context(span)))
         return Correlation(
             correlation_id,
@@ -503,7 +513,9 @@ class _CorrelationScope:
             if span is not None and span.is_recording():
                 if isinstance(exc, Exception):
                     span.record_exception(exc)
-                    span.set_status(Status(StatusCode.ERROR, f"{type(exc).__qualname__}: {exc}"))
+                    span.set_status(
+                        Status(StatusCode.ERROR, f"{type(exc).__qualname__}: {_str(exc)}")
+                    )
                     span.set_attribute(semconv.ERROR_TYPE, _type_name(type(exc)))
                 span.end()
         except Exception:  # noqa: BLE001 - telemetry never breaks the caller
@@ -516,7 +528,7 @@ class _CorrelationScope:
         while self._tokens:
             token = self._tokens.pop()
             try:
-                context_api.detach(token)  # type: ignore[arg-type]
+                context_api.detach(token)
             except Exception:  # noqa: BLE001 - telemetry never breaks the caller
                 _warn_once("leaving a correlation_scope()")
 

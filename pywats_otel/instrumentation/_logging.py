@@ -4,13 +4,20 @@ A LogRecordFactory sets ``trace_id``, ``span_id``, ``correlation_id`` and ``trac
 the record is made, so threads, asyncio tasks and third-party loggers get them too.
 """
 
+# Why not the contrib LoggingInstrumentor, which also installs a record factory: its fields are
+# otelTraceID/otelSpanID/otelTraceSampled, "0" outside a span (the contract here is ""); it keeps
+# the replaced factory in a class attribute and puts it back blindly, dropping any factory
+# installed after it; and by default it adds its own OTLP handler to the root logger, beside the
+# one the bootstrap adds for logs_exporter. Its log_hook runs inside spans only, so it cannot
+# set the empty fields outside them either.
+
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from pywats_otel.correlation import _warn_once, add_fields
+from pywats_otel.correlation import _add_fields, _warn_once
 
 if TYPE_CHECKING:
     from pywats_otel._telemetry import Telemetry
@@ -33,7 +40,7 @@ class CorrelationRecordFactory:
         record = self.previous(*args, **kwargs)
         if self.active:
             try:
-                add_fields(record)
+                _add_fields(record)
             except Exception:  # noqa: BLE001 - a record without the fields beats no record
                 _warn_once("adding correlation fields to a log record")
         return record
