@@ -41,6 +41,7 @@ from pywats_otel._pipeline import (
 )
 from pywats_otel._settings import Signal, TelemetrySettings, load_settings
 from pywats_otel._telemetry import Telemetry, _Parts
+from pywats_otel._trace_ids import CorrelationIdGenerator
 from pywats_otel._version import __version__
 
 __all__ = ["get_telemetry", "init_telemetry", "shutdown_telemetry"]
@@ -231,8 +232,12 @@ def _setup_traces(telemetry: Telemetry, parts: _Parts) -> None:
 
     settings = telemetry.settings
     # The provider exists even with no trace exporter: its trace IDs are the correlation IDs.
+    # Its ID generator lets a root span take a trace ID from an incoming correlation header.
     provider = TracerProvider(
-        resource=telemetry.resource, sampler=_sampler(settings), shutdown_on_exit=False
+        resource=telemetry.resource,
+        sampler=_sampler(settings),
+        id_generator=CorrelationIdGenerator(),
+        shutdown_on_exit=False,
     )
     for name in settings.exporters("traces"):
         spec = _exporters.get(name, "traces")

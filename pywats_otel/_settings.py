@@ -261,7 +261,8 @@ class TelemetrySettings(BaseModel):
     log_correlation: bool = _setting(
         True,
         env=("PYWATS_OTEL_LOG_CORRELATION",),
-        doc="Every log record carries trace_id, span_id and correlation_id.",
+        doc="Every log record carries trace_id, span_id, correlation_id and trace_flags "
+        "(a LogRecordFactory; needs the logging instrumentation too).",
         accepted="true or false",
         default_doc="true",
     )

@@ -46,6 +46,43 @@ MESSAGING_OPERATION_TYPE = "messaging.operation.type"
 MESSAGING_OPERATION_NAME = "messaging.operation.name"
 MESSAGING_MESSAGE_ID = "messaging.message.id"
 
+EXCEPTION_TYPE = "exception.type"
+EXCEPTION_MESSAGE = "exception.message"
+EXCEPTION_STACKTRACE = "exception.stacktrace"
+
+#: An incoming correlation header value that did not become the trace ID (not 32 hex digits,
+#: or a traceparent came with it and won), kept so that the caller's ID can still be found.
+CORRELATION_INCOMING_ID = "pywats.correlation.incoming_id"
+#: Where the trace ID of a correlation_scope() came from (CORRELATION_ORIGINS).
+CORRELATION_ORIGIN = "pywats.correlation.origin"
+CORRELATION_ORIGIN_TRACEPARENT = "traceparent"
+CORRELATION_ORIGIN_HEADER = "correlation_header"
+CORRELATION_ORIGIN_ACTIVE = "active_span"
+CORRELATION_ORIGIN_NEW = "new"
+CORRELATION_ORIGINS = (
+    CORRELATION_ORIGIN_TRACEPARENT,
+    CORRELATION_ORIGIN_HEADER,
+    CORRELATION_ORIGIN_ACTIVE,
+    CORRELATION_ORIGIN_NEW,
+)
+
+# -- log record fields ------------------------------------------------------------------------
+# Attributes the logging instrumentation and CorrelationFilter put on every LogRecord, usable as
+# %(trace_id)s in a format string, and keys of JsonFormatter's objects.
+
+LOG_TRACE_ID = "trace_id"
+LOG_SPAN_ID = "span_id"
+LOG_CORRELATION_ID = "correlation_id"
+LOG_TRACE_FLAGS = "trace_flags"
+LOG_FIELDS = (LOG_TRACE_ID, LOG_SPAN_ID, LOG_CORRELATION_ID, LOG_TRACE_FLAGS)
+
+# JsonFormatter's other keys (it adds SERVICE_NAME and the EXCEPTION_* keys too).
+LOG_TIME = "time"
+LOG_LEVEL = "level"
+LOG_LOGGER = "logger"
+LOG_MESSAGE = "message"
+LOG_STACK_INFO = "stack_info"
+
 # -- metrics --------------------------------------------------------------------------------
 
 HTTP_CLIENT_REQUEST_DURATION = "http.client.request.duration"
@@ -62,6 +99,7 @@ CONVERTER_DURATION = "pywats.converter.duration"
 SPAN_QUEUE_SEND = "send {queue}"
 SPAN_QUEUE_PROCESS = "process {queue}"
 SPAN_CONVERT = "convert {converter}"
+SPAN_CORRELATION_SCOPE = "correlation scope"
 
 # -- histogram bucket boundaries, in seconds ----------------------------------------------
 # Prometheus cannot take exponential histograms, so each duration gets explicit buckets that

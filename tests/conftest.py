@@ -1,5 +1,5 @@
-"""Every test starts with no telemetry, no OTEL_*/PYWATS_OTEL_* variables and the root logger
-as it was; unit tests touch no network (integration tests are marked and use 127.0.0.1)."""
+"""Every test starts with no telemetry, no OTEL_*/PYWATS_OTEL_* variables, the root logger and
+the LogRecordFactory as they were; unit tests touch no network (integration tests: 127.0.0.1)."""
 
 from __future__ import annotations
 
@@ -19,8 +19,11 @@ def clean_telemetry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
             monkeypatch.delenv(name)
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
+    factory = logging.getLogRecordFactory()
     reset_telemetry()
     yield
     reset_telemetry()
     root.handlers[:] = handlers
     root.setLevel(level)
+    # A test that failed half-way must not leave its record factory to the next tests.
+    logging.setLogRecordFactory(factory)
