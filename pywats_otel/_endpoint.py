@@ -316,24 +316,45 @@ class TelemetryEndpoint:
 
 
 class _ServedRegistry:
-    """The registry as /metrics serves it: counts the samples the encoder takes, and gives the
-    few gauges whose OpenTelemetry name ends in ``.count`` the name Prometheus expects
-    (``_count`` is reserved for histograms and summaries; promtool rejects it elsewhere)."""
+    """The registry as /metrics serves it.
+
+    - One family per name, one sample per name and labels, the newest value winning: the
+      Prometheus reader also queues the data of collections made outside a scrape (a
+      MeterProvider.force_flush()) and would otherwise serve those stale copies beside the
+      fresh ones, which Prometheus drops as duplicates, keeping the stale one.
+    - The few gauges whose OpenTelemetry name ends in ``.count`` get the name Prometheus
+      expects (``_count`` belongs to histograms and summaries; promtool rejects it elsewhere).
+    - It counts the samples served, the Prometheus exporter's "exported" items.
+    """
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self._registry = registry
         self.samples = 0
 
     def collect(self) -> Iterator[Metric]:
+        families: dict[str, list[Metric]] = {}
         for collected in self._registry.collect():
-            new_name = semconv.PROMETHEUS_RENAMES.get(collected.name)
-            metric = (
-                _renamed(collected, new_name)
-                if new_name is not None and collected.type in ("gauge", "unknown")
-                else collected
-            )
+            seen = families.setdefault(collected.name, [])
+            # The reader yields the same family object again as it adds later collections.
+            if not any(family is collected for family in seen):
+                seen.append(collected)
+        for name, found in families.items():
+            metric = _merged(found)
+            new_name = semconv.PROMETHEUS_RENAMES.get(name)
+            if new_name is not None and metric.type in ("gauge", "unknown"):
+                metric = _renamed(metric, new_name)
             self.samples += len(metric.samples)
             yield metric
+
+
+def _merged(families: list[Metric]) -> Metric:
+    samples = [sample for family in families for sample in family.samples]
+    unique = {(sample.name, tuple(sorted(sample.labels.items()))): sample for sample in samples}
+    if len(families) == 1 and len(unique) == len(samples):
+        return families[0]
+    merged = Metric(families[0].name, families[0].documentation, families[0].type, families[0].unit)
+    merged.samples = list(unique.values())
+    return merged
 
 
 def _renamed(metric: Metric, name: str) -> Metric:

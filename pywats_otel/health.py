@@ -207,6 +207,15 @@ class _Run:
     future: Future[object] = field(default_factory=Future)
     finished: threading.Event = field(default_factory=threading.Event)
     cancel: Callable[[], object] | None = None
+    #: When the work ended (monotonic), for its duration: checks are awaited one after another.
+    ended: float | None = None
+
+    def end(self) -> None:
+        self.ended = time.monotonic()
+        self.finished.set()
+
+    def duration(self) -> float:
+        return (self.ended if self.ended is not None else time.monotonic()) - self.started
 
 
 @dataclass
@@ -240,6 +249,10 @@ class _EventLoop:
                 thread.start()
                 self._loop = loop
             return self._loop
+
+
+async def _await(awaitable: Awaitable[object]) -> object:
+    return await awaitable
 
 
 async def _await_check(function: Callable[[], object]) -> object:
@@ -411,8 +424,8 @@ class HealthRegistry:
             else:
                 self._start_thread(check, run)
         except RuntimeError as exc:  # no thread at interpreter shutdown
+            run.end()
             run.future.set_exception(exc)
-            run.finished.set()
         return run, True
 
     def _start_thread(self, check: _Check, run: _Run) -> None:
@@ -422,13 +435,16 @@ class HealthRegistry:
             try:
                 result = check.function()
                 if inspect.isawaitable(result):
-                    # A sync callable that returned a coroutine: run it on our loop.
+                    # A sync callable that returned a coroutine: run that on our loop.
                     result = asyncio.run_coroutine_threadsafe(
-                        _await_check(lambda: result), loop_holder.get()
+                        _await(result), loop_holder.get()
                     ).result()
-                run.future.set_result(result)
             except BaseException as exc:  # noqa: BLE001 - reported as the check's failure
+                run.ended = time.monotonic()
                 run.future.set_exception(exc)
+            else:
+                run.ended = time.monotonic()
+                run.future.set_result(result)
             finally:
                 run.finished.set()
 
@@ -444,7 +460,7 @@ class HealthRegistry:
             run.cancel = task.cancel
 
             def done(task: asyncio.Task[object]) -> None:
-                run.finished.set()
+                run.end()
                 if task.cancelled():
                     if not run.future.done():
                         run.future.set_exception(FutureTimeout())
@@ -478,8 +494,8 @@ class HealthRegistry:
         except BaseException as exc:  # noqa: BLE001 - the check raised: that is its result
             text = str(exc)
             message = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-            return _Result("fail", message), time.monotonic() - run.started
-        duration = time.monotonic() - run.started
+            return _Result("fail", message), run.duration()
+        duration = run.duration()
         try:
             result = _as_result(value)
         except Exception as exc:  # noqa: BLE001 - a result whose bool() raises
@@ -631,6 +647,8 @@ def exporter_check(stats: ExportStats, telemetry: Telemetry | None = None) -> Ch
         if not endpoint.serving:
             return fail(f"/metrics is not served: {endpoint.error or 'stopped'}")
         if snapshot["consecutive_failures"] == 0:
+            if endpoint.last_scrape is None:
+                return ok("serving /metrics; no scrape yet")
             return ok(f"{endpoint.scrapes} scrapes, the last {_ago(endpoint.last_scrape, now)}")
     failures = snapshot["consecutive_failures"]
     if failures:
@@ -730,7 +748,7 @@ def install(telemetry: Telemetry) -> Callable[[], None]:
     if settings.health_check_url:
         from pywats_otel._exporters import redact_url
 
-        name = f"http:{redact_url(settings.health_check_url)}"
+        name = f"url:{redact_url(settings.health_check_url)}"
         _registry.register(
             name,
             url_check(settings.health_check_url, settings.health_check_timeout_s),
