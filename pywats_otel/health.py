@@ -275,6 +275,10 @@ class HealthRegistry:
         self._run_lock = threading.Lock()
         self._report: HealthReport | None = None
         self._report_started = -math.inf
+        # Bumped by every (un)registration: a report of an older set of checks is not reused,
+        # even when a run that started before the change ends after it.
+        self._generation = 0
+        self._report_generation = -1
         #: name -> (status, wall time of its last change)
         self._changes: dict[str, tuple[Status, float]] = {}
         self._loop = _EventLoop()
@@ -311,12 +315,14 @@ class HealthRegistry:
             self._checks[check.name] = check
             self._changes.pop(check.name, None)
             self._report = None
+            self._generation += 1
 
     def unregister(self, name: str) -> bool:
         with self._lock:
             removed = self._checks.pop(name, None) is not None
             self._changes.pop(name, None)
             self._report = None
+            self._generation += 1
         return removed
 
     def names(self) -> list[str]:
@@ -328,6 +334,7 @@ class HealthRegistry:
             self._checks.clear()
             self._changes.clear()
             self._report = None
+            self._generation += 1
 
     # -- reports
 
@@ -351,15 +358,19 @@ class HealthRegistry:
             if cached is not None:
                 return cached
             started = time.monotonic()
+            with self._lock:
+                generation = self._generation
             report = self._run_all()
             with self._lock:
                 self._report, self._report_started = report, started
+                self._report_generation = generation
             return report
 
     def _fresh(self, arrived: float, max_age: float) -> HealthReport | None:
         with self._lock:
             report, started = self._report, self._report_started
-        if report is not None and (started >= arrived or arrived - started < max_age):
+            current = self._report_generation == self._generation
+        if report is not None and current and (started >= arrived or arrived - started < max_age):
             return report
         return None
 

@@ -38,7 +38,10 @@ def self_signed_cert(tmp_path: Path) -> tuple[Path, Path]:
     """(certificate, key): a self-signed PEM pair for 127.0.0.1 and localhost, made by openssl."""
     openssl = shutil.which("openssl")
     if openssl is None:
-        pytest.skip("the openssl command is not installed")
+        message = "the openssl command is not installed (apt-get install -y openssl)"
+        if os.environ.get("PYWATS_TEST_REQUIRE_PROMETHEUS") == "1":
+            pytest.fail(f"{message}; CI (PYWATS_TEST_REQUIRE_PROMETHEUS=1) requires it")
+        pytest.skip(message)
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
         [

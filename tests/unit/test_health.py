@@ -413,3 +413,16 @@ def test_metric_collection_never_waits_for_a_check() -> None:
     assert first == []
     assert elapsed < 1.0
     assert later == 1
+
+
+def test_health_answers_when_telemetry_is_disabled() -> None:
+    """With telemetry disabled the handle still reports the user's checks, no exporters."""
+    from pywats_otel import init_telemetry
+
+    health.register_check("queue", lambda: "7 pending")
+    telemetry = init_telemetry(enabled=False)
+    code, body = telemetry.health("/health")
+    assert code == 200
+    assert body["checks"]["queue"]["message"] == "7 pending"
+    assert body["exporters"] == {}
+    assert telemetry.health("/health/ready") == (200, {"status": "ok"})
