@@ -391,10 +391,10 @@ def _setup_logs(telemetry: Telemetry, parts: _Parts) -> None:
 
 def _setup_self_observation(telemetry: Telemetry, parts: _Parts) -> None:
     """The pipeline's own metrics and the built-in health checks (exporters, disks, URL)."""
-    from pywats_otel import _pipeline_metrics, health
+    from pywats_otel import _builtin_checks, _pipeline_metrics
 
     parts.cleanups.append(("pipeline metrics", _pipeline_metrics.register(telemetry.export_stats)))
-    parts.cleanups.append(("health checks", health.install(telemetry)))
+    parts.cleanups.append(("health checks", _builtin_checks.install(telemetry)))
 
 
 def _setup_instrumentations(telemetry: Telemetry, parts: _Parts) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from opentelemetry import trace
 
-from pywats_otel import __version__, health, semconv, system_metrics
+from pywats_otel import __version__, _builtin_checks, health, semconv, system_metrics
 from pywats_otel.testing import capture_telemetry
 
 DiskUsage = namedtuple("DiskUsage", "total used free percent")
@@ -329,7 +329,7 @@ def test_disk_check_warns_then_fails_at_its_thresholds(
 def test_disk_check_of_a_missing_folder_measures_its_parent(tmp_path: Path) -> None:
     """A queue folder not created yet is measured on the filesystem that will hold it."""
     missing = tmp_path / "queue" / "pending"
-    check = health.disk_check(missing, 90, 95)
+    check = _builtin_checks.disk_check(missing, 90, 95)
     result = check()
     assert f"{missing} does not exist; measured {tmp_path}" in result.message
 
@@ -339,16 +339,16 @@ def test_exporter_check_fails_while_exports_fail_and_recovers() -> None:
     from pywats_otel._pipeline import ExportStats
 
     stats = ExportStats("traces", "otlp", "otlp grpc http://collector:4317")
-    assert health.exporter_check(stats) == health.ok("no export yet")
+    assert _builtin_checks.exporter_check(stats) == health.ok("no export yet")
     stats.record_success(5)
     stats.record_failure(2, "StatusCode.UNAVAILABLE")
     stats.record_failure(3, "StatusCode.UNAVAILABLE")
-    failing = health.exporter_check(stats)
+    failing = _builtin_checks.exporter_check(stats)
     assert failing.status == "fail"
     assert failing.message.startswith("2 failed exports since the last success (")
     assert failing.message.endswith("s ago); last error: StatusCode.UNAVAILABLE")
     stats.record_success(4)
-    recovered = health.exporter_check(stats)
+    recovered = _builtin_checks.exporter_check(stats)
     assert recovered.status == "ok"
     assert recovered.message.endswith(", 9 exported")
 
