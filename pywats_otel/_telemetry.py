@@ -57,7 +57,7 @@ class _Parts:
     #: (name, undo) of each instrumentation turned on, undone in reverse order.
     instrumentations: list[tuple[str, Callable[[], None]]] = field(default_factory=list)
     #: (name, undo) of pywats_otel's own observers (pipeline metrics, built-in health checks),
-    #: undone after the instrumentations.
+    #: undone after the providers' shutdown, so that the last export still carries them.
     cleanups: list[tuple[str, Callable[[], None]]] = field(default_factory=list)
     #: One line per signal: where it goes, for the start-up log line and status().
     destinations: dict[str, list[str]] = field(
@@ -249,13 +249,7 @@ class Telemetry:
         deadline = time.monotonic() + max(timeout_s, 0.0)
         parts = self._parts
 
-        for name, undo in [*reversed(parts.instrumentations), *reversed(parts.cleanups)]:
-            try:
-                undo()
-            except Exception:
-                _logger.warning(
-                    "pywats_otel: undoing instrumentation %s failed", name, exc_info=True
-                )
+        _undo_all(parts.instrumentations)
         if parts.log_handler is not None:
             logging.getLogger().removeHandler(parts.log_handler)
 
@@ -274,6 +268,7 @@ class Telemetry:
 
         if parts.endpoint is not None:
             parts.endpoint.stop(timeout_s=max(min(deadline - time.monotonic(), 1.0), 0.05))
+        _undo_all(parts.cleanups)
         late = sorted(name for name, done in outcome.items() if not done)
         if late:
             _logger.warning(
@@ -282,6 +277,15 @@ class Telemetry:
                 timeout_s,
             )
         return not late
+
+
+def _undo_all(undos: list[tuple[str, Callable[[], None]]]) -> None:
+    """Run each undo, newest first; one that fails is logged and the others still run."""
+    for name, undo in reversed(undos):
+        try:
+            undo()
+        except Exception:
+            _logger.warning("pywats_otel: undoing %s failed", name, exc_info=True)
 
 
 def _run_bounded(

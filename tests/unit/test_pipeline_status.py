@@ -122,3 +122,59 @@ def test_every_new_metric_is_documented_with_a_description() -> None:
     for info in infos:
         assert info.description.endswith(".")
         assert f"`{info.name}`" in docs, info.name
+
+
+def test_the_last_push_export_at_shutdown_carries_the_export_counters() -> None:
+    """Shutdown's final metric export still reports the pipeline's counters."""
+    from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
+
+    class Keeping(MetricExporter):
+        def __init__(self) -> None:
+            super().__init__()
+            self.exported: list[MetricsData] = []
+
+        def export(
+            self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: object
+        ) -> MetricExportResult:
+            self.exported.append(metrics_data)
+            return MetricExportResult.SUCCESS
+
+        def force_flush(self, timeout_millis: float = 10_000) -> bool:
+            return True
+
+        def shutdown(self, timeout_millis: float = 30_000, **kwargs: object) -> None:
+            pass
+
+    exporter = Keeping()
+    _exporters.register_builtin("pushed", ExporterSpec(metric_exporter=lambda context: exporter))
+    try:
+        with capture_telemetry(
+            metrics_exporter="pushed", metric_export_interval=86_400_000, instrumentations="none"
+        ) as captured:
+            with trace.get_tracer("test").start_as_current_span("upload"):
+                pass
+            captured.telemetry.shutdown(timeout_s=5)
+    finally:
+        _exporters.unregister_builtin("pushed")
+    [last] = exporter.exported[-1:]
+    points = {
+        (metric.name, tuple(sorted(point.attributes.items()))): point.value
+        for resource_metrics in last.resource_metrics
+        for scope_metrics in resource_metrics.scope_metrics
+        for metric in scope_metrics.metrics
+        if metric.name == semconv.OTEL_EXPORT_ITEMS
+        for point in metric.data.data_points
+    }
+    key = (
+        semconv.OTEL_EXPORT_ITEMS,
+        tuple(
+            sorted(
+                {
+                    semconv.OTEL_SIGNAL: "traces",
+                    semconv.OTEL_EXPORTER: "memory",
+                    semconv.OTEL_EXPORT_OUTCOME: "exported",
+                }.items()
+            )
+        ),
+    )
+    assert points[key] == 1
