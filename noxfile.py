@@ -58,5 +58,5 @@ def docs(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Benchmarks: medians and ratios against a baseline measured in the same run."""
-    install(session, "-e", ".[test]")
+    install(session, "-e", ".[test,bench]")
     session.run("python", "-m", "benchmarks", *session.posargs)

@@ -22,6 +22,7 @@ Undo = Callable[[], None]
 
 REGISTRY: dict[str, str] = {
     "logging": "pywats_otel.instrumentation._logging:turn_on",
+    "system": "pywats_otel.system_metrics:turn_on",
     "threading": "pywats_otel.instrumentation._threading:turn_on",
 }
 

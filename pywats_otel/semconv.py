@@ -83,6 +83,23 @@ LOG_LOGGER = "logger"
 LOG_MESSAGE = "message"
 LOG_STACK_INFO = "stack_info"
 
+# OpenTelemetry semantic conventions of the process and system metrics.
+CPU_MODE = "cpu.mode"
+SYSTEM_MEMORY_STATE = "system.memory.state"
+SYSTEM_DEVICE = "system.device"
+SYSTEM_FILESYSTEM_MOUNTPOINT = "system.filesystem.mountpoint"
+SYSTEM_FILESYSTEM_TYPE = "system.filesystem.type"
+SYSTEM_FILESYSTEM_STATE = "system.filesystem.state"
+
+# The telemetry pipeline's own status: which signal, which exporter (its setting name), and
+# what became of the items (exported, failed, dropped).
+OTEL_SIGNAL = "pywats.otel.signal"
+OTEL_EXPORTER = "pywats.otel.exporter"
+OTEL_EXPORT_OUTCOME = "pywats.otel.export.outcome"
+
+HEALTH_CHECK_NAME = "pywats.health.check.name"
+HEALTH_STATUS = "pywats.health.status"
+
 # -- metrics --------------------------------------------------------------------------------
 
 HTTP_CLIENT_REQUEST_DURATION = "http.client.request.duration"
@@ -93,6 +110,30 @@ QUEUE_WAIT_DURATION = "pywats.queue.wait.duration"
 QUEUE_DEPTH = "pywats.queue.depth"
 CONVERTER_EXECUTIONS = "pywats.converter.executions"
 CONVERTER_DURATION = "pywats.converter.duration"
+
+PROCESS_CPU_UTILIZATION = "process.cpu.utilization"
+PROCESS_MEMORY_USAGE = "process.memory.usage"
+PROCESS_THREAD_COUNT = "process.thread.count"
+# The DESIGN's name; newer semantic conventions call it process.unix.file_descriptor.count.
+PROCESS_OPEN_FILE_DESCRIPTOR_COUNT = "process.open_file_descriptor.count"
+SYSTEM_CPU_UTILIZATION = "system.cpu.utilization"
+SYSTEM_MEMORY_UTILIZATION = "system.memory.utilization"
+SYSTEM_FILESYSTEM_UTILIZATION = "system.filesystem.utilization"
+
+# Prometheus reserves the _count suffix for histograms and summaries (promtool rejects a gauge
+# called x_count), so /metrics serves these two under the names Prometheus client libraries
+# give the same values; OTLP keeps the semconv names.
+PROMETHEUS_RENAMES = {
+    "process_thread_count": "process_threads",
+    "process_open_file_descriptor_count": "process_open_fds",
+}
+
+OTEL_EXPORT_ITEMS = "pywats.otel.export.items"
+OTEL_EXPORT_FAILURES = "pywats.otel.export.failures"
+OTEL_EXPORT_LAST_SUCCESS_TIME = "pywats.otel.export.last_success_time"
+
+HEALTH_CHECK_STATUS = "pywats.health.check.status"
+HEALTH_CHECK_DURATION = "pywats.health.check.duration"
 
 # -- span names -----------------------------------------------------------------------------
 
@@ -170,6 +211,24 @@ CONVERTER_BUCKETS = (
     10.0,
     30.0,
     60.0,
+)
+
+# One health check: in-memory reads in microseconds, a disk in milliseconds, an HTTP request
+# up to its timeout.
+HEALTH_CHECK_BUCKETS = (
+    0.0001,
+    0.001,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
 )
 
 
@@ -252,7 +311,113 @@ METRICS: tuple[MetricInfo, ...] = (
         (CONVERTER_NAME, CONVERTER_STATUS),
         CONVERTER_BUCKETS,
     ),
+    # -- process and system (the system instrumentation, read with psutil at collection)
+    MetricInfo(
+        PROCESS_CPU_UTILIZATION,
+        "gauge",
+        "1",
+        "CPU time of this process since the previous reading (at least 1 s before), divided "
+        "by the elapsed time and the number of CPUs available to it.",
+        (),
+    ),
+    MetricInfo(
+        PROCESS_MEMORY_USAGE,
+        "updowncounter",
+        "By",
+        "Physical memory (resident set size) of this process.",
+        (),
+    ),
+    MetricInfo(
+        PROCESS_THREAD_COUNT,
+        "updowncounter",
+        "{thread}",
+        "Threads of this process.",
+        (),
+    ),
+    MetricInfo(
+        PROCESS_OPEN_FILE_DESCRIPTOR_COUNT,
+        "updowncounter",
+        "{file_descriptor}",
+        "File descriptors open in this process (not reported on Windows).",
+        (),
+    ),
+    MetricInfo(
+        SYSTEM_CPU_UTILIZATION,
+        "gauge",
+        "1",
+        "Share of all CPUs' time per mode since the previous reading (at least 1 s before).",
+        (CPU_MODE,),
+    ),
+    MetricInfo(
+        SYSTEM_MEMORY_UTILIZATION,
+        "gauge",
+        "1",
+        "Share of the system's memory in use: (total - available) / total.",
+        (SYSTEM_MEMORY_STATE,),
+    ),
+    MetricInfo(
+        SYSTEM_FILESYSTEM_UTILIZATION,
+        "gauge",
+        "1",
+        "Share of the filesystem in use, as df shows it, for each filesystem of disk_paths.",
+        (
+            SYSTEM_FILESYSTEM_MOUNTPOINT,
+            SYSTEM_DEVICE,
+            SYSTEM_FILESYSTEM_TYPE,
+            SYSTEM_FILESYSTEM_STATE,
+        ),
+    ),
+    # -- the telemetry pipeline's own status
+    MetricInfo(
+        OTEL_EXPORT_ITEMS,
+        "counter",
+        "{item}",
+        "Spans, metric points (Prometheus: samples served) and log records per exporter, by "
+        "outcome: exported, failed (the export was refused or timed out), dropped (a full "
+        "queue).",
+        (OTEL_SIGNAL, OTEL_EXPORTER, OTEL_EXPORT_OUTCOME),
+    ),
+    MetricInfo(
+        OTEL_EXPORT_FAILURES,
+        "counter",
+        "{export}",
+        "Failed export calls (batches, metric collections, scrapes) per exporter.",
+        (OTEL_SIGNAL, OTEL_EXPORTER),
+    ),
+    MetricInfo(
+        OTEL_EXPORT_LAST_SUCCESS_TIME,
+        "gauge",
+        "s",
+        "Unix time of the last successful export (Prometheus: scrape) per exporter; absent "
+        "before the first.",
+        (OTEL_SIGNAL, OTEL_EXPORTER),
+    ),
+    # -- health checks
+    MetricInfo(
+        HEALTH_CHECK_STATUS,
+        "gauge",
+        "1",
+        "1 for the status each health check had at its last run, 0 for the other statuses "
+        "(ok, warn, fail, timeout).",
+        (HEALTH_CHECK_NAME, HEALTH_STATUS),
+    ),
+    MetricInfo(
+        HEALTH_CHECK_DURATION,
+        "histogram",
+        "s",
+        "Duration of one health check run (the timeout, for a check cut at its timeout).",
+        (HEALTH_CHECK_NAME, HEALTH_STATUS),
+        HEALTH_CHECK_BUCKETS,
+    ),
 )
+
+
+def metric_info(name: str) -> MetricInfo:
+    """The MetricInfo of metric ``name`` (instruments take their unit and description here)."""
+    for metric in METRICS:
+        if metric.name == name:
+            return metric
+    raise KeyError(name)
 
 
 def histogram_buckets() -> dict[str, tuple[float, ...]]:
