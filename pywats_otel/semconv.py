@@ -26,6 +26,18 @@ PROCESS_RUNTIME_VERSION = "process.runtime.version"
 
 ERROR_TYPE = "error.type"
 
+# HTTP client (stable semantic conventions, set by the stock httpx instrumentor).
+HTTP_REQUEST_METHOD = "http.request.method"
+HTTP_RESPONSE_STATUS_CODE = "http.response.status_code"
+SERVER_ADDRESS = "server.address"
+SERVER_PORT = "server.port"
+NETWORK_PROTOCOL_VERSION = "network.protocol.version"
+NETWORK_PEER_ADDRESS = "network.peer.address"
+NETWORK_PEER_PORT = "network.peer.port"
+URL_FULL = "url.full"
+#: The pre-stable name of url.full, present only with OTEL_SEMCONV_STABILITY_OPT_IN=http/dup.
+HTTP_URL_OLD = "http.url"
+
 QUEUE_NAME = "pywats.queue.name"
 QUEUE_OUTCOME = "pywats.queue.outcome"
 QUEUE_STATE = "pywats.queue.state"
@@ -45,6 +57,19 @@ MESSAGING_DESTINATION_NAME = "messaging.destination.name"
 MESSAGING_OPERATION_TYPE = "messaging.operation.type"
 MESSAGING_OPERATION_NAME = "messaging.operation.name"
 MESSAGING_MESSAGE_ID = "messaging.message.id"
+MESSAGING_OPERATION_SEND = "send"
+MESSAGING_OPERATION_PROCESS = "process"
+
+# -- values -----------------------------------------------------------------------------------
+
+QUEUE_OUTCOMES = ("success", "failed", "retry")
+CONVERTER_STATUSES = ("success", "failed", "skipped", "suspended", "rejected")
+
+# -- queue carrier keys -------------------------------------------------------------------
+# Besides the W3C keys of the global propagator (traceparent, tracestate, baggage), the
+# carrier holds the enqueue time: Unix seconds as a decimal string, e.g. "1718000000.123456".
+
+CARRIER_ENQUEUED_AT = "pywats.enqueued_at"
 
 # -- metrics --------------------------------------------------------------------------------
 
@@ -62,6 +87,8 @@ CONVERTER_DURATION = "pywats.converter.duration"
 SPAN_QUEUE_SEND = "send {queue}"
 SPAN_QUEUE_PROCESS = "process {queue}"
 SPAN_CONVERT = "convert {converter}"
+#: The stock httpx instrumentor names its CLIENT spans by the request method ("GET", "POST").
+SPAN_HTTP_CLIENT = "{method}"
 
 # -- histogram bucket boundaries, in seconds ----------------------------------------------
 # Prometheus cannot take exponential histograms, so each duration gets explicit buckets that
@@ -154,10 +181,11 @@ METRICS: tuple[MetricInfo, ...] = (
         "s",
         "Duration of HTTP client requests (httpx), from the stock instrumentor.",
         (
-            "http.request.method",
-            "http.response.status_code",
-            "server.address",
-            "server.port",
+            HTTP_REQUEST_METHOD,
+            HTTP_RESPONSE_STATUS_CODE,
+            SERVER_ADDRESS,
+            SERVER_PORT,
+            NETWORK_PROTOCOL_VERSION,
             ERROR_TYPE,
         ),
         HTTP_DURATION_BUCKETS,
@@ -215,6 +243,82 @@ METRICS: tuple[MetricInfo, ...] = (
         CONVERTER_BUCKETS,
     ),
 )
+
+
+@dataclass(frozen=True)
+class SpanInfo:
+    """One kind of span as the docs describe it."""
+
+    name: str
+    kind: str
+    description: str
+    attributes: tuple[str, ...]
+
+
+SPANS: tuple[SpanInfo, ...] = (
+    SpanInfo(
+        SPAN_QUEUE_SEND,
+        "PRODUCER",
+        "An item is put into a queue; its context goes into the item's carrier.",
+        (
+            MESSAGING_SYSTEM,
+            MESSAGING_DESTINATION_NAME,
+            MESSAGING_OPERATION_TYPE,
+            MESSAGING_OPERATION_NAME,
+            MESSAGING_MESSAGE_ID,
+            ERROR_TYPE,
+        ),
+    ),
+    SpanInfo(
+        SPAN_QUEUE_PROCESS,
+        "CONSUMER",
+        "An item is processed; child of its `send` span through the carrier.",
+        (
+            MESSAGING_SYSTEM,
+            MESSAGING_DESTINATION_NAME,
+            MESSAGING_OPERATION_TYPE,
+            MESSAGING_OPERATION_NAME,
+            MESSAGING_MESSAGE_ID,
+            QUEUE_ATTEMPT,
+            QUEUE_OUTCOME,
+            ERROR_TYPE,
+        ),
+    ),
+    SpanInfo(
+        SPAN_CONVERT,
+        "INTERNAL",
+        "One converter run over one input file.",
+        (
+            CONVERTER_NAME,
+            CONVERTER_STATUS,
+            CONVERTER_RECORDS,
+            CONVERTER_FILE_NAME,
+            CONVERTER_FILE_EXTENSION,
+            CONVERTER_FILE_SIZE,
+            CONVERTER_FILE_PATH,
+            ERROR_TYPE,
+        ),
+    ),
+    SpanInfo(
+        SPAN_HTTP_CLIENT,
+        "CLIENT",
+        "One httpx request, from the stock instrumentor; the URL without credentials or "
+        "sensitive query values.",
+        (
+            HTTP_REQUEST_METHOD,
+            URL_FULL,
+            SERVER_ADDRESS,
+            SERVER_PORT,
+            NETWORK_PEER_ADDRESS,
+            NETWORK_PEER_PORT,
+            HTTP_RESPONSE_STATUS_CODE,
+            NETWORK_PROTOCOL_VERSION,
+            ERROR_TYPE,
+        ),
+    ),
+)
+
+METRICS_BY_NAME: dict[str, MetricInfo] = {metric.name: metric for metric in METRICS}
 
 
 def histogram_buckets() -> dict[str, tuple[float, ...]]:
