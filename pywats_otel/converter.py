@@ -96,9 +96,12 @@ def _record_path() -> bool:
 
 def _add_file_attributes(attributes: dict[str, Any], source: object) -> None:
     """The input file's name, extension, size (and path when allowed); odd sources add none."""
-    if not isinstance(source, (str, bytes, os.PathLike)):
+    if type(source) is str:
+        path = source
+    elif isinstance(source, (str, bytes, os.PathLike)):
+        path = os.fsdecode(os.fspath(source))
+    else:
         return
-    path = os.fsdecode(os.fspath(source))
     name = os.path.basename(path)
     attributes[semconv.CONVERTER_FILE_NAME] = name
     extension = os.path.splitext(name)[1]

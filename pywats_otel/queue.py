@@ -339,7 +339,16 @@ def _final_outcome(explicit: object, exc: BaseException | None) -> str:
 class _Consumer:
     """A started CONSUMER span and what its end needs; shared by process() and the queues."""
 
-    __slots__ = ("_names", "_started", "_token", "_work_token", "owner", "span", "work")
+    __slots__ = (
+        "_instruments",
+        "_names",
+        "_started",
+        "_token",
+        "_work_token",
+        "owner",
+        "span",
+        "work",
+    )
 
     def __init__(
         self, queue_name: object, carrier: object, item_id: object, attempt: object
@@ -353,7 +362,7 @@ class _Consumer:
             attributes[semconv.MESSAGING_MESSAGE_ID] = message_id
         if number is not None:
             attributes[semconv.QUEUE_ATTEMPT] = number
-        instruments = _instruments.get()
+        instruments = self._instruments = _instruments.get()
         if enqueued_at is not None:
             instruments.wait_duration.record(max(time.time() - enqueued_at, 0.0), names.metric)
         span = tracer().start_span(
@@ -393,7 +402,7 @@ class _Consumer:
                 span.set_attribute(semconv.ERROR_TYPE, "_OTHER")
                 span.set_status(Status(StatusCode.ERROR, "outcome failed"))
             attributes = names.outcomes[outcome]
-            instruments = _instruments.get()
+            instruments = self._instruments
             instruments.processed.add(1, attributes)
             instruments.processing_duration.record(elapsed, attributes)
         finally:

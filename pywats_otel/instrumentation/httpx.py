@@ -8,6 +8,7 @@ transport. Undoing either restores httpx as it was.
 
 from __future__ import annotations
 
+import re
 import threading
 import weakref
 from collections.abc import Callable, Iterator
@@ -63,6 +64,20 @@ def _is_sensitive(key: str) -> bool:
     return lowered in SENSITIVE_QUERY_KEYS or lowered.endswith(_SENSITIVE_SUFFIXES)
 
 
+# A quick test run on every request's query: most have no sensitive key, and only those that
+# may have one (or are percent-encoded, which the test cannot read) are redacted key by key.
+_MAYBE_SENSITIVE = re.compile(
+    rb"%|(?:token|secret|password|sig|apikey|api_key|"
+    + "|".join(re.escape(key.lower()) for key in PARAMS_TO_REDACT).encode()
+    + rb")[^&=]*=",
+    re.IGNORECASE,
+)
+
+
+def _may_be_sensitive(query: bytes) -> bool:
+    return bool(query) and _MAYBE_SENSITIVE.search(query) is not None
+
+
 def redact_url(url: str) -> str:
     """``url`` without credentials (``REDACTED:REDACTED@``, as semconv says) and with the
     values of sensitive query keys replaced by ``REDACTED``; other characters unchanged."""
@@ -106,7 +121,11 @@ class _Hooks:
                     if name not in headers:
                         headers[name] = correlation_id
             url = request.url
-            if isinstance(url, httpx.URL) and (url.query or url.userinfo) and span.is_recording():
+            if (
+                isinstance(url, httpx.URL)
+                and (url.userinfo or _may_be_sensitive(url.query))
+                and span.is_recording()
+            ):
                 redacted = redact_url(str(url))
                 for key in self._url_keys:
                     span.set_attribute(key, redacted)
