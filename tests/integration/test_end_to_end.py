@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -348,3 +350,51 @@ def test_a_corrupt_carrier_on_disk_starts_a_new_trace_and_still_uploads(
     assert processed == 1
     assert waits == []
     assert station.uploaded == ["SN-1004"]
+
+
+def test_promtool_accepts_the_station_s_metrics(
+    station: Station, http_server: Any, promtool: str
+) -> None:
+    """/metrics after a retried upload passes `promtool check metrics`, with every family."""
+    http_server.plan["/api/reports"] = [500]
+    (station.inbox / "ict-0005.csv").write_text(GOOD_CSV)
+    (station.inbox / "ict-0006.csv").write_text(BROKEN_CSV)
+    with capture_telemetry(
+        metrics_exporter="prometheus", prometheus_host="127.0.0.1", prometheus_port=0
+    ) as captured:
+        undo_depth = queue.observe_queue_depth("reports", station.pending)
+        try:
+            station.scan()
+            station.start_consumer()
+            station.wait_uploaded(1)
+            station.stop()
+            assert captured.telemetry.metrics_url is not None
+            with urllib.request.urlopen(captured.telemetry.metrics_url, timeout=5) as response:
+                text = response.read()
+        finally:
+            undo_depth()
+    result = subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, timeout=30, check=False
+    )
+    assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
+    lines = text.decode().splitlines()
+    for family in (
+        "http_client_request_duration_seconds",
+        "pywats_queue_enqueued_total",
+        "pywats_queue_processed_total",
+        "pywats_queue_processing_duration_seconds",
+        "pywats_queue_wait_duration_seconds",
+        "pywats_queue_depth",
+        "pywats_converter_executions_total",
+        "pywats_converter_duration_seconds",
+    ):
+        assert any(line.startswith(f"# HELP {family} ") for line in lines), family
+    assert any(
+        line.startswith("pywats_queue_processed_total{") and 'pywats_queue_outcome="retry"' in line
+        for line in lines
+    )
+    assert any(
+        line.startswith("pywats_converter_executions_total{")
+        and 'pywats_converter_status="failed"' in line
+        for line in lines
+    )
