@@ -97,7 +97,10 @@ def test_instrumentation_page_examples_run(
         namespace: dict[str, object] = {}
         with capture_telemetry():
             exec(code, namespace)
-            for name, value in namespace.items():
+            for name, value in list(namespace.items()):
                 if name.startswith("test_") and callable(value):
                     value()
+            undo = namespace.get("undo")  # a depth callback the example registered
+            if callable(undo):
+                undo()
     assert "upload {'serial': 'SN-1001'}" in capsys.readouterr().out

@@ -36,8 +36,11 @@ def _by_name(captured: CapturedTelemetry) -> dict[str, Any]:
 
 
 @pytest.fixture(autouse=True)
-def fresh_warnings() -> None:
+def fresh_state() -> None:
+    """No warning logged yet and no depth callback left by another test."""
     _support._reset_warnings()
+    with queue._depth_lock:
+        queue._depth_callbacks.clear()
 
 
 def test_enqueue_writes_the_producer_context_and_time_into_the_carrier() -> None:
