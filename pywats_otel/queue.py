@@ -155,7 +155,7 @@ def _propagator_fields() -> frozenset[str]:
 
 
 def _write_carrier(carrier: object) -> None:
-    if not isinstance(carrier, MutableMapping):
+    if type(carrier) is not dict and not isinstance(carrier, MutableMapping):
         if carrier is not None:
             warn_once(
                 ("queue-carrier-type", type(carrier)),
@@ -164,9 +164,10 @@ def _write_carrier(carrier: object) -> None:
                 type(carrier).__name__,
             )
         return
-    for key in _propagator_fields():
-        if key in carrier:
-            del carrier[key]
+    if carrier:  # written before: the new context must not keep an old tracestate or baggage
+        for key in _propagator_fields():
+            if key in carrier:
+                del carrier[key]
     propagate.inject(carrier)
     carrier[semconv.CARRIER_ENQUEUED_AT] = f"{time.time():.6f}"
 
@@ -174,14 +175,16 @@ def _write_carrier(carrier: object) -> None:
 def _read_carrier(carrier: object) -> tuple[otel_context.Context, float | None]:
     """The producer's context (empty: a root span follows) and the enqueue time, if known."""
     empty = otel_context.Context()
-    if not isinstance(carrier, Mapping) or not carrier:
-        if carrier is not None and not isinstance(carrier, Mapping):
+    if type(carrier) is not dict and not isinstance(carrier, Mapping):
+        if carrier is not None:
             warn_once(
                 ("queue-carrier-corrupt", type(carrier)),
                 "pywats_otel: a queue carrier is a %s, not a dict[str, str]; "
                 "the item is processed in a new trace",
                 type(carrier).__name__,
             )
+        return empty, None
+    if not carrier:
         return empty, None
     try:
         parent = propagate.extract(carrier, context=empty)
@@ -621,7 +624,8 @@ class _Tracking:
                     consumer = self._open.popleft() if self._open else None
                 if consumer is not None:
                     # Started in another thread or task: its context cannot be detached here.
-                    consumer.finish(exc, outcome, detach=False)
+                    explicit = outcome if outcome is not None else consumer.work._outcome
+                    consumer.finish(exc, explicit, detach=False)
         except Exception:
             warn_once("queue-process", "pywats_otel: queue telemetry failed", exc_info=True)
 

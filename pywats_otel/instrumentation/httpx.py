@@ -186,6 +186,9 @@ def turn_on(telemetry: Telemetry) -> Callable[[], None] | None:
     with _stable_http_semconv() as url_keys:
         hooks = _Hooks(url_keys)
         instrumentor.instrument(request_hook=hooks.request, async_request_hook=hooks.async_request)
+    if not instrumentor.is_instrumented_by_opentelemetry:
+        # BaseInstrumentor logged why (an httpx version it does not support) and did nothing.
+        return None
     _global_on = True
 
     def undo() -> None:

@@ -567,3 +567,24 @@ def test_a_carrier_written_by_another_process_continues_its_trace(tmp_path: Path
     assert _hex(process.parent.span_id, 16) == span_id
     assert process.parent.is_remote
     assert waited[0] == 1
+
+
+def test_task_done_in_another_thread_ends_the_oldest_open_work() -> None:
+    """get() in a worker thread and task_done() in the main thread still end the span once."""
+    with capture_telemetry() as captured:
+        traced: queue.TracedQueue[str] = queue.TracedQueue(name="handoff")
+        traced.put("r-1", item_id="r-1")
+        taken: list[str] = []
+        worker = threading.Thread(target=lambda: taken.append(traced.get(timeout=5)))
+        worker.start()
+        worker.join(5)
+        assert captured.spans("process handoff") == []
+        traced.task_done(outcome="retry")
+        traced.join()
+        [process] = captured.spans("process handoff")
+        retried = captured.metric_value(semconv.QUEUE_PROCESSED, {semconv.QUEUE_OUTCOME: "retry"})
+    assert taken == ["r-1"]
+    assert process.attributes is not None
+    assert process.attributes["pywats.queue.outcome"] == "retry"
+    assert retried == 1
+    assert not trace.get_current_span().get_span_context().is_valid
