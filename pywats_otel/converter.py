@@ -154,7 +154,9 @@ class Run:
     @property
     def status(self) -> str:
         explicit = self._status
-        return "success" if explicit is None else str(explicit)
+        if explicit is None:
+            return "success"
+        return _normalise(explicit) or str(explicit)
 
     @status.setter
     def status(self, value: ConversionStatus | str) -> None:
@@ -234,12 +236,12 @@ class _Conversion:
             return False
         elapsed = time.perf_counter() - self._started
         span = run.span
-        try:
+        # A token of another context cannot be reset; the span must end all the same.
+        with contextlib.suppress(ValueError, RuntimeError):
             if self._run_token is not None:
                 _current_run.reset(self._run_token)
-        finally:
-            if self._token is not None:
-                otel_context.detach(self._token)
+        if self._token is not None:
+            otel_context.detach(self._token)  # logs, never raises, on a foreign token
         try:
             result_status, result_records = (
                 _from_result(self._result) if exc is None else (None, None)

@@ -21,6 +21,8 @@ gives a new root span, odd attribute values are dropped, user exceptions pass un
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import enum
 import functools
 import inspect
 import math
@@ -305,7 +307,9 @@ class Work:
     @property
     def outcome(self) -> str:
         explicit = self._outcome
-        return "success" if explicit is None else str(explicit)
+        if explicit is None:
+            return "success"
+        return _known_outcome(explicit) or str(explicit)
 
     @outcome.setter
     def outcome(self, value: Outcome | str) -> None:
@@ -322,14 +326,23 @@ def current_work() -> Work | None:
     return _current_work.get()
 
 
+def _known_outcome(value: object) -> str | None:
+    """``value`` (text or an Enum) as one of the known outcomes, else None."""
+    if isinstance(value, enum.Enum):
+        value = value.value
+    if isinstance(value, str):
+        lowered = value.lower()
+        if lowered in _OUTCOMES:
+            return lowered
+    return None
+
+
 def _final_outcome(explicit: object, exc: BaseException | None) -> str:
     if explicit is None:
         return "success" if exc is None else "failed"
-    text = explicit.value if hasattr(explicit, "value") else explicit  # an Enum
-    if isinstance(text, str):
-        lowered = text.lower()
-        if lowered in _OUTCOMES:
-            return lowered
+    known = _known_outcome(explicit)
+    if known is not None:
+        return known
     warn_once(
         ("queue-outcome", safe_str(explicit)),
         "pywats_otel: unknown queue outcome %r (known: %s); counted as failed",
@@ -389,13 +402,14 @@ class _Consumer:
     def finish(self, exc: BaseException | None, explicit: object, *, detach: bool = True) -> None:
         elapsed = time.perf_counter() - self._started
         span, names = self.span, self._names
-        try:
-            if detach and self._work_token is not None:
-                _current_work.reset(self._work_token)
-        finally:
-            if detach and self._token is not None:
-                otel_context.detach(self._token)
-            self._token = self._work_token = None
+        if detach:
+            # A token of another context cannot be reset; the span must end all the same.
+            with contextlib.suppress(ValueError, RuntimeError):
+                if self._work_token is not None:
+                    _current_work.reset(self._work_token)
+            if self._token is not None:
+                otel_context.detach(self._token)  # logs, never raises, on a foreign token
+        self._token = self._work_token = None
         try:
             outcome = _final_outcome(explicit, exc)
             span.set_attribute(semconv.QUEUE_OUTCOME, outcome)
