@@ -237,17 +237,26 @@ class _Conversion:
         elapsed = time.perf_counter() - self._started
         span = run.span
         # A token of another context cannot be reset; the span must end all the same.
-        with contextlib.suppress(ValueError, RuntimeError):
+        try:
             if self._run_token is not None:
                 _current_run.reset(self._run_token)
+        except (ValueError, RuntimeError):
+            pass
         if self._token is not None:
             otel_context.detach(self._token)  # logs, never raises, on a foreign token
         try:
-            result_status, result_records = (
-                _from_result(self._result) if exc is None else (None, None)
-            )
-            status = _final_status(run._status, result_status, exc)
-            records = safe_int(run.records if run.records is not None else result_records)
+            result_status: object = None
+            records: object = run.records
+            if exc is None and self._result is not None:
+                result_status, result_records = _from_result(self._result)
+                if records is None:
+                    records = result_records
+            if run._status is None and result_status is None:
+                status = "success" if exc is None else "failed"
+            else:
+                status = _final_status(run._status, result_status, exc)
+            if records is not None and type(records) is not int:
+                records = safe_int(records)
             attributes: dict[str, Any] = {semconv.CONVERTER_STATUS: status}
             if records is not None:
                 attributes[semconv.CONVERTER_RECORDS] = records

@@ -21,7 +21,6 @@ gives a new root span, odd attribute values are dropped, user exceptions pass un
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import enum
 import functools
 import inspect
@@ -404,9 +403,11 @@ class _Consumer:
         span, names = self.span, self._names
         if detach:
             # A token of another context cannot be reset; the span must end all the same.
-            with contextlib.suppress(ValueError, RuntimeError):
+            try:
                 if self._work_token is not None:
                     _current_work.reset(self._work_token)
+            except (ValueError, RuntimeError):
+                pass
             if self._token is not None:
                 otel_context.detach(self._token)  # logs, never raises, on a foreign token
         self._token = self._work_token = None
