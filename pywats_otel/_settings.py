@@ -312,6 +312,13 @@ class TelemetrySettings(BaseModel):
         accepted="an HTTP header name",
         default_doc="`X-Correlation-ID`",
     )
+    converter_record_path: bool = _setting(
+        False,
+        env=("PYWATS_OTEL_CONVERTER_RECORD_PATH",),
+        doc="Converter spans carry the input file's full path, not only its name.",
+        accepted="true or false",
+        default_doc="false",
+    )
     logs_level: str = _setting(
         "INFO",
         env=("PYWATS_OTEL_LOGS_LEVEL",),

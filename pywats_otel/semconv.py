@@ -26,6 +26,18 @@ PROCESS_RUNTIME_VERSION = "process.runtime.version"
 
 ERROR_TYPE = "error.type"
 
+# HTTP client (stable semantic conventions, set by the stock httpx instrumentor).
+HTTP_REQUEST_METHOD = "http.request.method"
+HTTP_RESPONSE_STATUS_CODE = "http.response.status_code"
+SERVER_ADDRESS = "server.address"
+SERVER_PORT = "server.port"
+NETWORK_PROTOCOL_VERSION = "network.protocol.version"
+NETWORK_PEER_ADDRESS = "network.peer.address"
+NETWORK_PEER_PORT = "network.peer.port"
+URL_FULL = "url.full"
+#: The pre-stable name of url.full, present only with OTEL_SEMCONV_STABILITY_OPT_IN=http/dup.
+HTTP_URL_OLD = "http.url"
+
 QUEUE_NAME = "pywats.queue.name"
 QUEUE_OUTCOME = "pywats.queue.outcome"
 QUEUE_STATE = "pywats.queue.state"
@@ -45,6 +57,19 @@ MESSAGING_DESTINATION_NAME = "messaging.destination.name"
 MESSAGING_OPERATION_TYPE = "messaging.operation.type"
 MESSAGING_OPERATION_NAME = "messaging.operation.name"
 MESSAGING_MESSAGE_ID = "messaging.message.id"
+MESSAGING_OPERATION_SEND = "send"
+MESSAGING_OPERATION_PROCESS = "process"
+
+# -- values -----------------------------------------------------------------------------------
+
+QUEUE_OUTCOMES = ("success", "failed", "retry")
+CONVERTER_STATUSES = ("success", "failed", "skipped", "suspended", "rejected")
+
+# -- queue carrier keys -------------------------------------------------------------------
+# Besides the W3C keys of the global propagator (traceparent, tracestate, baggage), the
+# carrier holds the enqueue time: Unix seconds as a decimal string, e.g. "1718000000.123456".
+
+CARRIER_ENQUEUED_AT = "pywats.enqueued_at"
 
 EXCEPTION_TYPE = "exception.type"
 EXCEPTION_MESSAGE = "exception.message"
@@ -141,6 +166,8 @@ SPAN_QUEUE_SEND = "send {queue}"
 SPAN_QUEUE_PROCESS = "process {queue}"
 SPAN_CONVERT = "convert {converter}"
 SPAN_CORRELATION_SCOPE = "correlation scope"
+#: The stock httpx instrumentor names its CLIENT spans by the request method ("GET", "POST").
+SPAN_HTTP_CLIENT = "{method}"
 
 # -- histogram bucket boundaries, in seconds ----------------------------------------------
 # Prometheus cannot take exponential histograms, so each duration gets explicit buckets that
@@ -251,10 +278,11 @@ METRICS: tuple[MetricInfo, ...] = (
         "s",
         "Duration of HTTP client requests (httpx), from the stock instrumentor.",
         (
-            "http.request.method",
-            "http.response.status_code",
-            "server.address",
-            "server.port",
+            HTTP_REQUEST_METHOD,
+            HTTP_RESPONSE_STATUS_CODE,
+            SERVER_ADDRESS,
+            SERVER_PORT,
+            NETWORK_PROTOCOL_VERSION,
             ERROR_TYPE,
         ),
         HTTP_DURATION_BUCKETS,
@@ -412,12 +440,109 @@ METRICS: tuple[MetricInfo, ...] = (
 )
 
 
+@dataclass(frozen=True)
+class SpanInfo:
+    """One kind of span as the docs describe it."""
+
+    name: str
+    kind: str
+    description: str
+    attributes: tuple[str, ...]
+
+
+SPANS: tuple[SpanInfo, ...] = (
+    SpanInfo(
+        SPAN_QUEUE_SEND,
+        "PRODUCER",
+        "An item is put into a queue; its context goes into the item's carrier.",
+        (
+            MESSAGING_SYSTEM,
+            MESSAGING_DESTINATION_NAME,
+            MESSAGING_OPERATION_TYPE,
+            MESSAGING_OPERATION_NAME,
+            MESSAGING_MESSAGE_ID,
+            ERROR_TYPE,
+        ),
+    ),
+    SpanInfo(
+        SPAN_QUEUE_PROCESS,
+        "CONSUMER",
+        "An item is processed; child of its `send` span through the carrier.",
+        (
+            MESSAGING_SYSTEM,
+            MESSAGING_DESTINATION_NAME,
+            MESSAGING_OPERATION_TYPE,
+            MESSAGING_OPERATION_NAME,
+            MESSAGING_MESSAGE_ID,
+            QUEUE_ATTEMPT,
+            QUEUE_OUTCOME,
+            ERROR_TYPE,
+        ),
+    ),
+    SpanInfo(
+        SPAN_CONVERT,
+        "INTERNAL",
+        "One converter run over one input file.",
+        (
+            CONVERTER_NAME,
+            CONVERTER_STATUS,
+            CONVERTER_RECORDS,
+            CONVERTER_FILE_NAME,
+            CONVERTER_FILE_EXTENSION,
+            CONVERTER_FILE_SIZE,
+            CONVERTER_FILE_PATH,
+            ERROR_TYPE,
+        ),
+    ),
+    SpanInfo(
+        SPAN_CORRELATION_SCOPE,
+        "INTERNAL",
+        "A job adopts an incoming correlation (traceparent or correlation header) or starts "
+        "one: `correlation.correlation_scope()`.",
+        (CORRELATION_ORIGIN, CORRELATION_INCOMING_ID, ERROR_TYPE),
+    ),
+    SpanInfo(
+        SPAN_HTTP_CLIENT,
+        "CLIENT",
+        "One httpx request, from the stock instrumentor; the URL without credentials or "
+        "sensitive query values.",
+        (
+            HTTP_REQUEST_METHOD,
+            URL_FULL,
+            SERVER_ADDRESS,
+            SERVER_PORT,
+            NETWORK_PEER_ADDRESS,
+            NETWORK_PEER_PORT,
+            HTTP_RESPONSE_STATUS_CODE,
+            NETWORK_PROTOCOL_VERSION,
+            ERROR_TYPE,
+        ),
+    ),
+)
+
+METRICS_BY_NAME: dict[str, MetricInfo] = {metric.name: metric for metric in METRICS}
+
+
 def metric_info(name: str) -> MetricInfo:
     """The MetricInfo of metric ``name`` (instruments take their unit and description here)."""
-    for metric in METRICS:
-        if metric.name == name:
-            return metric
-    raise KeyError(name)
+    return METRICS_BY_NAME[name]
+
+
+def prometheus_name(metric: MetricInfo) -> str:
+    """The name /metrics serves ``metric`` under (histograms add _bucket, _sum and _count).
+
+    The same translation as opentelemetry-exporter-prometheus: dots to underscores, the unit as
+    a suffix (``s`` -> ``_seconds``, ``By`` -> ``_bytes``; ``1`` and ``{annotations}`` none),
+    ``_total`` for counters; then PROMETHEUS_RENAMES.
+    """
+    from opentelemetry.exporter.prometheus._mapping import map_unit, sanitize_full_name
+
+    name = sanitize_full_name(metric.name)
+    unit = map_unit(metric.unit)
+    if unit and not name.endswith(f"_{unit}"):
+        name = f"{name}_{unit}"
+    name = PROMETHEUS_RENAMES.get(name, name)
+    return f"{name}_total" if metric.kind == "counter" else name
 
 
 def histogram_buckets() -> dict[str, tuple[float, ...]]:
