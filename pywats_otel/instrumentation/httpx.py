@@ -11,20 +11,24 @@ from __future__ import annotations
 import re
 import threading
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from timeit import default_timer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
 import httpx
+import wrapt
 from opentelemetry.instrumentation import _semconv
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor, RequestInfo
+from opentelemetry.instrumentation.utils import is_http_instrumentation_enabled, unwrap
 from opentelemetry.trace import Span
 from opentelemetry.util.http import PARAMS_TO_REDACT, remove_url_credentials
 
 from pywats_otel import semconv
 from pywats_otel._bootstrap import get_telemetry
-from pywats_otel._support import warn_once
+from pywats_otel._otel import PerMeterProvider
+from pywats_otel._support import histogram, warn_once
 from pywats_otel.correlation import current_correlation_id
 
 if TYPE_CHECKING:
@@ -136,6 +140,81 @@ class _Hooks:
         self.request(span, request)
 
 
+# -- requests that end in an exception --------------------------------------------------------
+# The stock instrumentor re-raises a transport exception (refused connection, timeout) before
+# it records http.client.request.duration, so an offline station's failures would be missing
+# from the metric. An outer wrapper records exactly those, with error.type, into the same
+# metric (same name, unit and description, pywats_otel's scope).
+
+_KNOWN_METHODS = frozenset(
+    ("CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE")
+)
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_failed_duration = PerMeterProvider(
+    lambda meter: histogram(meter, semconv.HTTP_CLIENT_REQUEST_DURATION)
+)
+
+
+def _record_failure(request: object, exception: BaseException, elapsed: float) -> None:
+    try:
+        if not isinstance(request, httpx.Request):
+            return
+        method = request.method.upper()
+        url = request.url
+        attributes: dict[str, str | int] = {
+            semconv.HTTP_REQUEST_METHOD: method if method in _KNOWN_METHODS else "_OTHER",
+            semconv.SERVER_ADDRESS: url.host,
+            semconv.ERROR_TYPE: type(exception).__qualname__,
+        }
+        port = url.port or _DEFAULT_PORTS.get(url.scheme)
+        if port is not None:
+            attributes[semconv.SERVER_PORT] = port
+        _failed_duration.get().record(elapsed, attributes)
+    except Exception:
+        warn_once(
+            "httpx-failure-metric", "pywats_otel: recording a failed request failed", exc_info=True
+        )
+
+
+def _request_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> object:
+    return args[0] if args else kwargs.get("request")
+
+
+def _failures_sync(
+    wrapped: Callable[..., Any], instance: object, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    started = default_timer()
+    try:
+        return wrapped(*args, **kwargs)
+    except Exception as exc:
+        if is_http_instrumentation_enabled():
+            _record_failure(_request_of(args, kwargs), exc, max(default_timer() - started, 0.0))
+        raise
+
+
+async def _failures_async(
+    wrapped: Callable[..., Awaitable[Any]],
+    instance: object,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Any:
+    started = default_timer()
+    try:
+        return await wrapped(*args, **kwargs)
+    except Exception as exc:
+        if is_http_instrumentation_enabled():
+            _record_failure(_request_of(args, kwargs), exc, max(default_timer() - started, 0.0))
+        raise
+
+
+def _wrap_failures(target: Any) -> None:
+    """Put the failure recorder around ``target``'s (already instrumented) transport methods."""
+    if hasattr(target, "handle_request"):
+        wrapt.wrap_function_wrapper(target, "handle_request", _failures_sync)
+    if hasattr(target, "handle_async_request"):
+        wrapt.wrap_function_wrapper(target, "handle_async_request", _failures_async)
+
+
 _semconv_lock = threading.Lock()
 
 
@@ -189,11 +268,16 @@ def turn_on(telemetry: Telemetry) -> Callable[[], None] | None:
     if not instrumentor.is_instrumented_by_opentelemetry:
         # BaseInstrumentor logged why (an httpx version it does not support) and did nothing.
         return None
+    _wrap_failures(httpx.HTTPTransport)
+    _wrap_failures(httpx.AsyncHTTPTransport)
     _global_on = True
 
     def undo() -> None:
         global _global_on  # noqa: PLW0603 - see above
         _global_on = False
+        # Ours first: the stock uninstrument() unwraps only its own wrapper.
+        unwrap(httpx.HTTPTransport, "handle_request")
+        unwrap(httpx.AsyncHTTPTransport, "handle_async_request")
         instrumentor.uninstrument()
 
     return undo
@@ -270,6 +354,9 @@ def instrument_client(client: httpx.Client | httpx.AsyncClient) -> None:
                         else hooks.request
                     )
                     HTTPXClientInstrumentor.instrument_client(client, request_hook=hook)
+                    for transport in transports:
+                        if transport is not None:
+                            _wrap_failures(transport)
             except Exception:
                 _restore(snapshot)
                 raise

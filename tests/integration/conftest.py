@@ -145,13 +145,15 @@ def prometheus_server(tmp_path: Path) -> Iterator[Any]:
 
 class RecordingHTTPServer:
     """An HTTP/1.1 keep-alive server on 127.0.0.1 that records each request and answers with
-    the next status planned for its path (200 when none is planned)."""
+    the next status planned for its path (200 when none is planned), after the delay set for
+    the path (none by default)."""
 
     def __init__(self) -> None:
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
         self.requests: list[dict[str, Any]] = []
         self.plan: dict[str, list[int]] = {}
+        self.delay: dict[str, float] = {}
         recorder = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -164,6 +166,8 @@ class RecordingHTTPServer:
                 path = self.path.split("?", 1)[0]
                 planned = recorder.plan.get(path)
                 status = planned.pop(0) if planned else 200
+                if path in recorder.delay:
+                    time.sleep(recorder.delay[path])
                 recorder.requests.append(
                     {
                         "method": self.command,

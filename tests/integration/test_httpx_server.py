@@ -80,7 +80,8 @@ def test_async_clients_are_traced(http_server: Any) -> None:
 
 
 def test_server_errors_and_refused_connections_carry_error_type(http_server: Any) -> None:
-    """A 500 is error.type "500" on span and metric; a refused connection raises unchanged."""
+    """A 500 and a refused connection each give error.type on span and duration metric; the
+    ConnectError reaches the caller unchanged."""
     http_server.plan["/api/report"] = [500]
     closed_port = free_port()
     with capture_telemetry() as captured, httpx.Client() as client:
@@ -98,6 +99,29 @@ def test_server_errors_and_refused_connections_carry_error_type(http_server: Any
     assert get_span.attributes["error.type"] == "ConnectError"
     [(attributes, _)] = [(a, p) for a, p in points if a.get("http.response.status_code") == 500]
     assert attributes["error.type"] == "500"
+    # The stock instrumentor records no duration for an exception; pywats_otel does.
+    [(refused, point)] = [(a, p) for a, p in points if a.get("error.type") == "ConnectError"]
+    assert refused == {
+        "http.request.method": "GET",
+        "server.address": "127.0.0.1",
+        "server.port": closed_port,
+        "error.type": "ConnectError",
+    }
+    assert point.count == 1
+    assert point.sum >= 0
+
+
+def test_a_timeout_is_a_duration_point_with_its_error_type(http_server: Any) -> None:
+    """A request cut by the client's timeout counts in the duration metric as ReadTimeout."""
+    http_server.delay["/api/slow"] = 1.0
+    with capture_telemetry() as captured, httpx.Client(timeout=0.2) as client:
+        with pytest.raises(httpx.ReadTimeout):
+            client.get(f"{http_server.url}/api/slow")
+        points = captured.metric_points(semconv.HTTP_CLIENT_REQUEST_DURATION)
+    [(attributes, point)] = points
+    assert attributes["error.type"] == "ReadTimeout"
+    assert point.count == 1
+    assert point.sum >= 0.2
 
 
 def test_leaving_httpx_out_sends_no_trace_headers(http_server: Any) -> None:

@@ -259,7 +259,8 @@ def test_init_telemetry_instruments_httpx_s_transports_and_undoes_it_exactly() -
         assert "httpx" in captured.telemetry.instrumentations
         assert vars(httpx.HTTPTransport)["handle_request"] is not originals[0]
         assert vars(httpx.AsyncHTTPTransport)["handle_async_request"] is not originals[1]
-        assert vars(httpx.HTTPTransport)["handle_request"].__wrapped__ is originals[0]
+        # pywats_otel's failure recorder around the stock instrumentor's wrapper.
+        assert vars(httpx.HTTPTransport)["handle_request"].__wrapped__.__wrapped__ is originals[0]
     assert vars(httpx.HTTPTransport)["handle_request"] is originals[0]
     assert vars(httpx.AsyncHTTPTransport)["handle_async_request"] is originals[1]
 
@@ -372,3 +373,31 @@ def test_instrument_client_before_init_telemetry_starts_tracing_after_it(
     finally:
         uninstrument_client(client)
         client.close()
+
+
+def test_a_request_that_raises_still_counts_in_the_duration_metric() -> None:
+    """A transport exception on an instrument_client() client: span and metric get error.type,
+    and the caller gets the very exception the transport raised."""
+    failure = httpx.ConnectTimeout("no answer")
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise failure
+
+    with capture_telemetry() as captured, httpx.Client(transport=httpx.MockTransport(refuse)) as c:
+        instrument_client(c)
+        with pytest.raises(httpx.ConnectTimeout) as raised:
+            c.post("https://wats.example.com/api/report")
+        [span] = captured.spans("POST")
+        points = captured.metric_points(semconv.HTTP_CLIENT_REQUEST_DURATION)
+        uninstrument_client(c)
+    assert raised.value is failure
+    assert span.attributes is not None
+    assert span.attributes["error.type"] == "ConnectTimeout"
+    [(attributes, point)] = points
+    assert attributes == {
+        "http.request.method": "POST",
+        "server.address": "wats.example.com",
+        "server.port": 443,
+        "error.type": "ConnectTimeout",
+    }
+    assert point.count == 1
