@@ -49,6 +49,7 @@ def typecheck(session: nox.Session) -> None:
 def docs(session: nox.Session) -> None:
     """Build the docs with warnings as errors, after checking generated tables are current."""
     install(session, "-e", ".[docs,test]")
+    session.run("python", "-m", "pywats_otel._docs", "--check")
     session.run("pytest", "-q", "tests/unit/test_docs.py")
     session.run(
         "mkdocs", "build", "--strict", "--site-dir", os.path.join(session.create_tmp(), "site")
@@ -58,5 +59,5 @@ def docs(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Benchmarks: medians and ratios against a baseline measured in the same run."""
-    install(session, "-e", ".[test]")
+    install(session, "-e", ".[test,bench]")
     session.run("python", "-m", "benchmarks", *session.posargs)

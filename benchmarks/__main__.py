@@ -10,7 +10,7 @@ import platform
 import sys
 from pathlib import Path
 
-from benchmarks import bench_core
+from benchmarks import bench_core, bench_instrumentation, bench_logging, bench_system
 from benchmarks._harness import write_results
 
 
@@ -22,6 +22,9 @@ def main() -> int:
     args = parser.parse_args()
     rounds = 3 if args.quick else args.rounds
     results = bench_core.run(rounds=rounds, quick=args.quick)
+    results += bench_logging.run(rounds=rounds, quick=args.quick)
+    results += bench_system.run(rounds=rounds, quick=args.quick)
+    results += bench_instrumentation.run(rounds=rounds, quick=args.quick)
     table = write_results(
         results,
         args.out,

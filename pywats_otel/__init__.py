@@ -6,18 +6,36 @@ telemetry = init_telemetry(service_name="station-7")
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from pywats_otel._bootstrap import get_telemetry, init_telemetry, shutdown_telemetry
 from pywats_otel._errors import TelemetryConfigError
 from pywats_otel._settings import TelemetrySettings
 from pywats_otel._telemetry import Telemetry
 from pywats_otel._version import __version__
 
+if TYPE_CHECKING:
+    from pywats_otel import converter, instrumentation, queue
+
 __all__ = [
     "Telemetry",
     "TelemetryConfigError",
     "TelemetrySettings",
     "__version__",
+    "converter",
     "get_telemetry",
     "init_telemetry",
+    "instrumentation",
+    "queue",
     "shutdown_telemetry",
 ]
+
+# Imported on first use, so that `import pywats_otel` stays light.
+_SUBMODULES = frozenset({"converter", "instrumentation", "queue"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"pywats_otel.{name}")
+    raise AttributeError(f"module 'pywats_otel' has no attribute {name!r}")

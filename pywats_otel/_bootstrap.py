@@ -41,6 +41,7 @@ from pywats_otel._pipeline import (
 )
 from pywats_otel._settings import Signal, TelemetrySettings, load_settings
 from pywats_otel._telemetry import Telemetry, _Parts
+from pywats_otel._trace_ids import CorrelationIdGenerator
 from pywats_otel._version import __version__
 
 __all__ = ["get_telemetry", "init_telemetry", "shutdown_telemetry"]
@@ -134,7 +135,10 @@ def _shutdown_at_exit() -> None:
 
 
 def _start(settings: TelemetrySettings) -> Telemetry:
-    set_secrets(value.get_secret_value() for value in settings.otlp_headers.values())
+    secrets = [value.get_secret_value() for value in settings.otlp_headers.values()]
+    if settings.endpoint_password is not None:
+        secrets.append(settings.endpoint_password.get_secret_value())
+    set_secrets(secrets)
     resource = build_resource(settings)
     parts = _Parts()
     telemetry = Telemetry(settings, resource, parts)
@@ -143,6 +147,7 @@ def _start(settings: TelemetrySettings) -> Telemetry:
         _setup_metrics(telemetry, parts)
         _setup_logs(telemetry, parts)
         install_sdk_log_filter()
+        _setup_self_observation(telemetry, parts)
         _setup_instrumentations(telemetry, parts)
     except TelemetryConfigError:
         # Leave nothing half-started behind a refused configuration.
@@ -231,8 +236,12 @@ def _setup_traces(telemetry: Telemetry, parts: _Parts) -> None:
 
     settings = telemetry.settings
     # The provider exists even with no trace exporter: its trace IDs are the correlation IDs.
+    # Its ID generator lets a root span take a trace ID from an incoming correlation header.
     provider = TracerProvider(
-        resource=telemetry.resource, sampler=_sampler(settings), shutdown_on_exit=False
+        resource=telemetry.resource,
+        sampler=_sampler(settings),
+        id_generator=CorrelationIdGenerator(),
+        shutdown_on_exit=False,
     )
     for name in settings.exporters("traces"):
         spec = _exporters.get(name, "traces")
@@ -323,6 +332,22 @@ def _start_endpoint(telemetry: Telemetry, parts: _Parts, registry: Any) -> None:
         registry,
         telemetry.health,
         port_setting=variable,
+        basic_auth=(
+            (settings.endpoint_username, settings.endpoint_password)
+            if settings.endpoint_username and settings.endpoint_password
+            else None
+        ),
+        tls=(
+            (settings.endpoint_tls_cert, settings.endpoint_tls_key)
+            if settings.endpoint_tls_cert and settings.endpoint_tls_key
+            else None
+        ),
+        # A scrape is the Prometheus exporter's export: the endpoint counts it.
+        scrape_stats=[
+            stats
+            for stats in parts.stats["metrics"]
+            if _exporters.get(stats.exporter, "metrics").uses_endpoint
+        ],
     )
     endpoint.start()
     parts.endpoint = endpoint
@@ -367,6 +392,14 @@ def _setup_logs(telemetry: Telemetry, parts: _Parts) -> None:
     )
     logging.getLogger().addHandler(handler)
     parts.log_handler = handler
+
+
+def _setup_self_observation(telemetry: Telemetry, parts: _Parts) -> None:
+    """The pipeline's own metrics and the built-in health checks (exporters, disks, URL)."""
+    from pywats_otel import _builtin_checks, _pipeline_metrics
+
+    parts.cleanups.append(("pipeline metrics", _pipeline_metrics.register(telemetry.export_stats)))
+    parts.cleanups.append(("health checks", _builtin_checks.install(telemetry)))
 
 
 def _setup_instrumentations(telemetry: Telemetry, parts: _Parts) -> None:

@@ -21,6 +21,9 @@ _logger = logging.getLogger("pywats_otel")
 Undo = Callable[[], None]
 
 REGISTRY: dict[str, str] = {
+    "httpx": "pywats_otel.instrumentation.httpx:turn_on",
+    "logging": "pywats_otel.instrumentation._logging:turn_on",
+    "system": "pywats_otel.system_metrics:turn_on",
     "threading": "pywats_otel.instrumentation._threading:turn_on",
 }
 

@@ -14,6 +14,9 @@ import threading
 
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, get_value
 from opentelemetry.instrumentation.logging.handler import LoggingHandler
+from opentelemetry.util.types import AnyValue
+
+from pywats_otel.semconv import LOG_FIELDS
 
 __all__ = ["TelemetryLogHandler"]
 
@@ -40,6 +43,16 @@ class TelemetryLogHandler(LoggingHandler):
     def __init__(self, level: int = logging.NOTSET, **kwargs: object) -> None:
         super().__init__(level=level, **kwargs)  # type: ignore[arg-type]
         self.addFilter(_FeedbackGuard())
+
+    def _get_attributes(self, record: logging.LogRecord) -> tuple[dict[str, AnyValue], str | None]:
+        # The correlation fields of the logging instrumentation are the OTLP record's own
+        # trace_id, span_id and flags already; as attributes they would be sent twice.
+        # (Overrides a private method of the contrib handler: should it be renamed, the
+        # fields are merely sent twice.)
+        attributes, event_name = super()._get_attributes(record)
+        for name in LOG_FIELDS:
+            attributes.pop(name, None)
+        return attributes, event_name
 
     def emit(self, record: logging.LogRecord) -> None:
         # A log record must never break the caller, whatever the exporter pipeline does.

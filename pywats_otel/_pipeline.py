@@ -84,6 +84,8 @@ class ExportStats:
         self.failed = 0
         self.dropped = 0
         self.failed_exports = 0
+        #: Failed export calls since the last success (the health check reads it).
+        self.consecutive_failures = 0
         self.last_success: float | None = None
         self.last_error: str | None = None
         self.last_error_time: float | None = None
@@ -94,6 +96,7 @@ class ExportStats:
         with self._lock:
             self.exported += items
             self.last_success = time.time()
+            self.consecutive_failures = 0
             recovered = self._failures_since_log
             self._failures_since_log = 0
             logged = self._last_failure_log is not None
@@ -111,6 +114,7 @@ class ExportStats:
         with self._lock:
             self.failed += items
             self.failed_exports += 1
+            self.consecutive_failures += 1
             if error:
                 self.last_error = scrub(error)
             elif self.last_error is None or (self.last_error_time or 0) < (self.last_success or 0):
@@ -145,6 +149,17 @@ class ExportStats:
             self.last_error = scrub(message)
             self.last_error_time = time.time()
 
+    def totals(self) -> tuple[int, int, int, int, float | None]:
+        """(exported, failed, dropped, failed_exports, last_success), read together."""
+        with self._lock:
+            return (
+                self.exported,
+                self.failed,
+                self.dropped,
+                self.failed_exports,
+                self.last_success,
+            )
+
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {
@@ -154,6 +169,7 @@ class ExportStats:
                 "failed": self.failed,
                 "dropped": self.dropped,
                 "failed_exports": self.failed_exports,
+                "consecutive_failures": self.consecutive_failures,
                 "last_success": _iso(self.last_success),
                 "last_error": self.last_error,
                 "last_error_time": _iso(self.last_error_time),

@@ -84,16 +84,27 @@ def _setting(
     default_doc: str | None = None,
     secret: bool = False,
     default_factory: Callable[[], Any] | None = None,
+    validate_default: bool = False,
 ) -> Any:
+    """Declare one setting.
+
+    ``validate_default`` runs the field's validators even when the setting is not given; the
+    second setting of a pair (password after user name, key after certificate) uses it to check
+    that both or neither are set, reading the first from the values validated before it.
+    """
     extra: dict[str, Any] = {
         "pywats_env": list(env),
         "pywats_accepted": accepted,
         "pywats_default_doc": default_doc,
         "pywats_secret": secret,
     }
+    # Passed only when set: Field's typed overloads tell validate_default=True apart.
+    options: dict[str, Any] = {"validate_default": True} if validate_default else {}
     if default_factory is not None:
-        return Field(default_factory=default_factory, description=doc, json_schema_extra=extra)
-    return Field(default, description=doc, json_schema_extra=extra)
+        return Field(
+            default_factory=default_factory, description=doc, json_schema_extra=extra, **options
+        )
+    return Field(default, description=doc, json_schema_extra=extra, **options)
 
 
 class TelemetrySettings(BaseModel):
@@ -217,6 +228,34 @@ class TelemetrySettings(BaseModel):
         accepted="an integer from 0 to 65535",
         default_doc="9090",
     )
+    endpoint_username: str | None = _setting(
+        env=("PYWATS_OTEL_ENDPOINT_USERNAME",),
+        doc="User name of HTTP basic auth on /metrics and every /health path; "
+        "set it with endpoint_password.",
+        accepted="a non-empty string without a colon",
+        default_doc="unset: no authentication",
+    )
+    endpoint_password: SecretStr | None = _setting(
+        env=("PYWATS_OTEL_ENDPOINT_PASSWORD",),
+        doc="Password of HTTP basic auth on the endpoint; never logged or shown.",
+        accepted="a non-empty string, together with endpoint_username",
+        default_doc="unset",
+        secret=True,
+        validate_default=True,
+    )
+    endpoint_tls_cert: Path | None = _setting(
+        env=("PYWATS_OTEL_ENDPOINT_TLS_CERT",),
+        doc="PEM certificate (chain) of the endpoint; with endpoint_tls_key it serves HTTPS.",
+        accepted="the path of an existing PEM file",
+        default_doc="unset: plain HTTP",
+    )
+    endpoint_tls_key: Path | None = _setting(
+        env=("PYWATS_OTEL_ENDPOINT_TLS_KEY",),
+        doc="PEM private key of endpoint_tls_cert, not encrypted.",
+        accepted="the path of an existing PEM file, together with endpoint_tls_cert",
+        default_doc="unset",
+        validate_default=True,
+    )
     sampler: str = _setting(
         "parentbased_always_on",
         env=("PYWATS_OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER"),
@@ -261,7 +300,8 @@ class TelemetrySettings(BaseModel):
     log_correlation: bool = _setting(
         True,
         env=("PYWATS_OTEL_LOG_CORRELATION",),
-        doc="Every log record carries trace_id, span_id and correlation_id.",
+        doc="Every log record carries trace_id, span_id, correlation_id and trace_flags "
+        "(a LogRecordFactory; needs the logging instrumentation too).",
         accepted="true or false",
         default_doc="true",
     )
@@ -271,6 +311,13 @@ class TelemetrySettings(BaseModel):
         doc="HTTP header that carries the correlation ID (the trace ID) beside traceparent.",
         accepted="an HTTP header name",
         default_doc="`X-Correlation-ID`",
+    )
+    converter_record_path: bool = _setting(
+        False,
+        env=("PYWATS_OTEL_CONVERTER_RECORD_PATH",),
+        doc="Converter spans carry the input file's full path, not only its name.",
+        accepted="true or false",
+        default_doc="false",
     )
     logs_level: str = _setting(
         "INFO",
@@ -285,6 +332,51 @@ class TelemetrySettings(BaseModel):
         doc="Bound of the flush and shutdown at interpreter exit, in seconds.",
         accepted="a number from 0 to 300 (seconds)",
         default_doc="5",
+    )
+    disk_paths: tuple[Path, ...] = _setting(
+        env=("PYWATS_OTEL_DISK_PATHS",),
+        doc="Folders whose filesystems are measured (system.filesystem.utilization) and checked "
+        "by the disk health check, e.g. the report queue.",
+        accepted="paths separated by os.pathsep (: on POSIX, ; on Windows)",
+        default_doc="the current directory at start-up",
+        default_factory=lambda: (Path.cwd(),),
+    )
+    disk_warn_percent: float = _setting(
+        90.0,
+        env=("PYWATS_OTEL_DISK_WARN_PERCENT",),
+        doc="The disk health check warns (status degraded) from this filesystem usage on.",
+        accepted="a number from 1 to 100 (percent)",
+        default_doc="90",
+    )
+    disk_fail_percent: float = _setting(
+        95.0,
+        env=("PYWATS_OTEL_DISK_FAIL_PERCENT",),
+        doc="The disk health check fails (status unhealthy, not ready) from this usage on.",
+        accepted="a number from 1 to 100 (percent), not below disk_warn_percent",
+        default_doc="95",
+        validate_default=True,
+    )
+    health_check_url: str | None = _setting(
+        env=("PYWATS_OTEL_HEALTH_CHECK_URL",),
+        doc="URL (the WATS server) that a non-critical health check requests; any answer "
+        "below 500 counts as reachable.",
+        accepted="an http:// or https:// URL",
+        default_doc="unset: no such check",
+    )
+    health_check_timeout_s: float = _setting(
+        2.0,
+        env=("PYWATS_OTEL_HEALTH_CHECK_TIMEOUT_S",),
+        doc="Timeout of the health_check_url request, in seconds.",
+        accepted="a number from 0.1 to 60 (seconds)",
+        default_doc="2",
+    )
+    health_cache_s: float = _setting(
+        1.0,
+        env=("PYWATS_OTEL_HEALTH_CACHE_S",),
+        doc="How long health check results are reused, so that a burst of /health requests "
+        "runs the checks once; 0 runs them on every request.",
+        accepted="a number from 0 to 60 (seconds)",
+        default_doc="1",
     )
     config_file: Path | None = _setting(
         env=("PYWATS_OTEL_CONFIG_FILE",),
@@ -371,15 +463,20 @@ class TelemetrySettings(BaseModel):
     def _parse_disabled(cls, value: object) -> object:
         return _split_list(value)
 
-    @field_validator("otlp_endpoint")
+    @field_validator("otlp_endpoint", "health_check_url")
     @classmethod
-    def _check_endpoint(cls, value: str | None) -> str | None:
+    def _check_endpoint(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None:
             return None
         value = value.strip()
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("expected a URL such as http://localhost:4317")
+            example = (
+                "https://wats.example.com"
+                if info.field_name == "health_check_url"
+                else "http://localhost:4317"
+            )
+            raise ValueError(f"expected a URL such as {example}")
         try:
             _ = parts.port
         except ValueError as exc:
@@ -433,11 +530,94 @@ class TelemetrySettings(BaseModel):
             raise ValueError("out of range")
         return value
 
-    @field_validator("otlp_certificate", "config_file")
+    @field_validator("otlp_certificate", "config_file", "endpoint_tls_cert")
     @classmethod
     def _check_file(cls, value: Path | None) -> Path | None:
         if value is not None and not value.is_file():
             raise ValueError(f"no such file: {value}")
+        return value
+
+    @field_validator("endpoint_username")
+    @classmethod
+    def _check_username(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        if not value:
+            raise ValueError("must not be empty")
+        if ":" in value or not value.isprintable():
+            raise ValueError("must not contain a colon or control characters (HTTP basic auth)")
+        return value
+
+    @field_validator("endpoint_password")
+    @classmethod
+    def _check_password(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        # Declared after endpoint_username, whose validated value info.data holds (absent when
+        # it was refused itself, which is then the error to report).
+        if "endpoint_username" not in info.data:
+            return value
+        username = info.data["endpoint_username"]
+        if value is not None and not value.get_secret_value():
+            raise ValueError("must not be empty")
+        if (username is None) != (value is None):
+            raise ValueError(
+                "endpoint_username and endpoint_password go together: set both or neither"
+            )
+        return value
+
+    @field_validator("endpoint_tls_key")
+    @classmethod
+    def _check_tls_pair(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if "endpoint_tls_cert" not in info.data:
+            return value
+        cert = info.data["endpoint_tls_cert"]
+        if (cert is None) != (value is None):
+            raise ValueError(
+                "endpoint_tls_cert and endpoint_tls_key go together: set both or neither"
+            )
+        if cert is not None and value is not None:
+            if not value.is_file():
+                raise ValueError(f"no such file: {value}")
+            _load_tls_pair(cert, value)
+        return value
+
+    @field_validator("disk_paths", mode="before")
+    @classmethod
+    def _parse_paths(cls, value: object) -> object:
+        if isinstance(value, (str, Path)):
+            value = str(value).split(os.pathsep)
+        if isinstance(value, (list, tuple)):
+            paths = [str(item).strip() for item in value]
+            paths = [item for item in paths if item]
+            if not paths:
+                raise ValueError("expected at least one path")
+            # Absolute now, so that a later chdir() does not move what is measured.
+            return tuple(dict.fromkeys(Path(item).expanduser().absolute() for item in paths))
+        return value
+
+    @field_validator("disk_warn_percent", "disk_fail_percent")
+    @classmethod
+    def _check_percent(cls, value: float, info: ValidationInfo) -> float:
+        if not 1.0 <= value <= 100.0:
+            raise ValueError("out of range")
+        # disk_fail_percent is declared after disk_warn_percent and always validated.
+        warn = info.data.get("disk_warn_percent")
+        if info.field_name == "disk_fail_percent" and warn is not None and value < warn:
+            raise ValueError(f"must not be below disk_warn_percent ({warn:g})")
+        return value
+
+    @field_validator("health_check_timeout_s")
+    @classmethod
+    def _check_health_timeout(cls, value: float) -> float:
+        if not 0.1 <= value <= 60.0:
+            raise ValueError("out of range")
+        return value
+
+    @field_validator("health_cache_s")
+    @classmethod
+    def _check_cache(cls, value: float) -> float:
+        if not 0.0 <= value <= 60.0:
+            raise ValueError("out of range")
         return value
 
     @field_validator("correlation_header")
@@ -491,11 +671,14 @@ class TelemetrySettings(BaseModel):
         for info in setting_infos():
             value = getattr(self, info.name)
             if info.secret:
-                value = dict.fromkeys(value, "***") if isinstance(value, dict) else "***"
+                if isinstance(value, dict):
+                    value = dict.fromkeys(value, "***")
+                elif value is not None:
+                    value = "***"
             elif isinstance(value, Path):
                 value = str(value)
             elif isinstance(value, tuple):
-                value = list(value)
+                value = [str(item) if isinstance(item, Path) else item for item in value]
             result[info.name] = value
         return result
 
@@ -534,6 +717,26 @@ def setting_infos() -> Iterator[SettingInfo]:
             default=default_doc,
             secret=extra["pywats_secret"],
         )
+
+
+def _load_tls_pair(cert: Path, key: Path) -> None:
+    """Load the pair once now, so that a bad file stops start-up rather than every request."""
+    import ssl
+
+    def no_password() -> str:
+        # Without a callback OpenSSL would prompt on the terminal for an encrypted key.
+        raise ValueError("the key is encrypted")
+
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+            cert, key, password=no_password
+        )
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or str(exc)
+        raise ValueError(
+            f"cannot load the certificate {cert} with the key {key} ({reason}); "
+            "expected PEM files, the key not encrypted"
+        ) from None
 
 
 def _split_list(value: object) -> tuple[str, ...]:

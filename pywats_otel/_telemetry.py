@@ -56,6 +56,9 @@ class _Parts:
     )
     #: (name, undo) of each instrumentation turned on, undone in reverse order.
     instrumentations: list[tuple[str, Callable[[], None]]] = field(default_factory=list)
+    #: (name, undo) of pywats_otel's own observers (pipeline metrics, built-in health checks),
+    #: undone after the providers' shutdown, so that the last export still carries them.
+    cleanups: list[tuple[str, Callable[[], None]]] = field(default_factory=list)
     #: One line per signal: where it goes, for the start-up log line and status().
     destinations: dict[str, list[str]] = field(
         default_factory=lambda: {"traces": [], "metrics": [], "logs": []}
@@ -118,13 +121,19 @@ class Telemetry:
     def instrumentations(self) -> tuple[str, ...]:
         return tuple(name for name, _ in self._parts.instrumentations)
 
+    def export_stats(self) -> list[ExportStats]:
+        """The counters of every exporter, traces first, then metrics and logs."""
+        return [stats for signal in self._parts.stats.values() for stats in signal]
+
     def status(self) -> dict[str, Any]:
         """Where each signal goes and how its export is doing; no secrets.
 
         Keys: ``enabled``, ``shut_down``, ``service``, ``started_at``, ``traces``, ``metrics``,
         ``logs`` (each a list of exporters with ``name``, ``destination``, ``exported``,
-        ``failed``, ``dropped``, ``last_success``, ``last_error``), ``endpoint`` and
-        ``instrumentations``.
+        ``failed``, ``dropped``, ``failed_exports``, ``consecutive_failures``,
+        ``last_success``, ``last_error``, ``last_error_time``), ``endpoint`` (with ``tls`` and
+        ``basic_auth`` flags, never credentials), ``instrumentations`` and ``health`` (the last
+        health report, or None; status() never runs the checks).
         """
         settings = self.settings
         result: dict[str, Any] = {
@@ -140,8 +149,7 @@ class Telemetry:
         }
         if not settings.enabled:
             return result
-        for signal, stats in self._parts.stats.items():
-            result[signal] = [entry.snapshot() for entry in stats]
+        result.update(self._exporters())
         endpoint = self._parts.endpoint
         if endpoint is not None:
             result["endpoint"] = {
@@ -151,29 +159,62 @@ class Telemetry:
                 "error": endpoint.error,
                 "scrapes": endpoint.scrapes,
                 "last_scrape": _iso(endpoint.last_scrape) if endpoint.last_scrape else None,
+                "tls": endpoint.tls,
+                "basic_auth": endpoint.basic_auth,
             }
-            for entry in result["metrics"]:
-                if entry["name"] == "prometheus":
-                    entry["serving"] = endpoint.serving
-                    entry["last_error"] = endpoint.error
         else:
             result["endpoint"] = None
         result["instrumentations"] = list(self.instrumentations)
+        from pywats_otel import health
+
+        # The last report only: status() never runs a check (one could take seconds).
+        report = health.last_report()
+        result["health"] = None if report is None else report.as_dict()
+        return result
+
+    def _exporters(self) -> dict[str, list[dict[str, Any]]]:
+        """Per signal, each exporter's counters (the Prometheus one with the endpoint's state)."""
+        result: dict[str, list[dict[str, Any]]] = {}
+        endpoint = self._parts.endpoint
+        for signal, stats in self._parts.stats.items():
+            result[signal] = [entry.snapshot() for entry in stats]
+            for entry in result[signal]:
+                if endpoint is not None and entry["name"] == "prometheus":
+                    entry["serving"] = endpoint.serving
+                    if endpoint.error:
+                        entry["last_error"] = endpoint.error
         return result
 
     def health(self, path: str) -> tuple[int, dict[str, Any]]:
-        """The endpoint's answer to /health, /health/live and /health/ready."""
+        """The endpoint's answer to /health, /health/live and /health/ready: (status, JSON).
+
+        /health/live answers without running checks. /health/ready is 503 when a critical
+        check fails or times out, naming the reason. /health carries everything; it is 503 too
+        when the station is unhealthy, so a plain HTTP monitor sees it.
+        """
         if path == "/health/live":
             return 200, {"status": "ok"}
+        from pywats_otel import health
+
+        report = health.check_health(max_age_s=self.settings.health_cache_s)
+        code = 200 if report.ready else 503
         if path == "/health/ready":
-            return 200, {"status": "ok"}
+            body: dict[str, Any] = {"status": report.status}
+            if not report.ready:
+                body["reason"] = report.reason
+                body["failing"] = [
+                    check.name for check in report.checks if check.failing and check.critical
+                ]
+            return code, body
         settings = self.settings
-        return 200, {
-            "status": "ok",
+        return code, {
+            "status": report.status,
             "service": {"name": settings.service_name, "version": settings.service_version},
             "pywats_otel_version": __version__,
             "start_time": _iso(self.started_at),
             "uptime_s": round(time.time() - self.started_at, 3),
+            "checks": report.as_dict()["checks"],
+            "exporters": self._exporters() if settings.enabled else {},
         }
 
     # -- flush and shutdown
@@ -208,13 +249,7 @@ class Telemetry:
         deadline = time.monotonic() + max(timeout_s, 0.0)
         parts = self._parts
 
-        for name, undo in reversed(parts.instrumentations):
-            try:
-                undo()
-            except Exception:
-                _logger.warning(
-                    "pywats_otel: undoing instrumentation %s failed", name, exc_info=True
-                )
+        _undo_all(parts.instrumentations)
         if parts.log_handler is not None:
             logging.getLogger().removeHandler(parts.log_handler)
 
@@ -233,6 +268,7 @@ class Telemetry:
 
         if parts.endpoint is not None:
             parts.endpoint.stop(timeout_s=max(min(deadline - time.monotonic(), 1.0), 0.05))
+        _undo_all(parts.cleanups)
         late = sorted(name for name, done in outcome.items() if not done)
         if late:
             _logger.warning(
@@ -241,6 +277,15 @@ class Telemetry:
                 timeout_s,
             )
         return not late
+
+
+def _undo_all(undos: list[tuple[str, Callable[[], None]]]) -> None:
+    """Run each undo, newest first; one that fails is logged and the others still run."""
+    for name, undo in reversed(undos):
+        try:
+            undo()
+        except Exception:
+            _logger.warning("pywats_otel: undoing %s failed", name, exc_info=True)
 
 
 def _run_bounded(

@@ -14,32 +14,16 @@ import sys
 import time
 from collections.abc import Sequence
 
+from pywats_otel._docs import settings_table
 from pywats_otel._errors import TelemetryConfigError
-from pywats_otel._settings import load_settings, setting_infos
+from pywats_otel._settings import load_settings
 
-__all__ = ["main", "settings_markdown"]
-
-
-def settings_markdown() -> str:
-    """The configuration table of docs/configuration.md, generated from the declarations."""
-    rows = [
-        "| setting | environment variables (first wins) | accepted | default | meaning |",
-        "|---|---|---|---|---|",
-    ]
-    for info in setting_infos():
-        variables = [f"`{name}`" for name in info.env]
-        variables += [f"`{name}` (inverse)" for name in info.inverse_env]
-        secret = " Secret." if info.secret else ""
-        rows.append(
-            f"| `{info.name}` | {', '.join(variables)} | {info.accepted} | {info.default} "
-            f"| {info.doc}{secret} |"
-        )
-    return "\n".join(rows) + "\n"
+__all__ = ["main"]
 
 
 def _cmd_settings(args: argparse.Namespace) -> int:
     if args.markdown:
-        sys.stdout.write(settings_markdown())
+        sys.stdout.write(settings_table())
         return 0
     try:
         settings = load_settings()

@@ -26,6 +26,18 @@ PROCESS_RUNTIME_VERSION = "process.runtime.version"
 
 ERROR_TYPE = "error.type"
 
+# HTTP client (stable semantic conventions, set by the stock httpx instrumentor).
+HTTP_REQUEST_METHOD = "http.request.method"
+HTTP_RESPONSE_STATUS_CODE = "http.response.status_code"
+SERVER_ADDRESS = "server.address"
+SERVER_PORT = "server.port"
+NETWORK_PROTOCOL_VERSION = "network.protocol.version"
+NETWORK_PEER_ADDRESS = "network.peer.address"
+NETWORK_PEER_PORT = "network.peer.port"
+URL_FULL = "url.full"
+#: The pre-stable name of url.full, present only with OTEL_SEMCONV_STABILITY_OPT_IN=http/dup.
+HTTP_URL_OLD = "http.url"
+
 QUEUE_NAME = "pywats.queue.name"
 QUEUE_OUTCOME = "pywats.queue.outcome"
 QUEUE_STATE = "pywats.queue.state"
@@ -45,6 +57,73 @@ MESSAGING_DESTINATION_NAME = "messaging.destination.name"
 MESSAGING_OPERATION_TYPE = "messaging.operation.type"
 MESSAGING_OPERATION_NAME = "messaging.operation.name"
 MESSAGING_MESSAGE_ID = "messaging.message.id"
+MESSAGING_OPERATION_SEND = "send"
+MESSAGING_OPERATION_PROCESS = "process"
+
+# -- values -----------------------------------------------------------------------------------
+
+QUEUE_OUTCOMES = ("success", "failed", "retry")
+CONVERTER_STATUSES = ("success", "failed", "skipped", "suspended", "rejected")
+
+# -- queue carrier keys -------------------------------------------------------------------
+# Besides the W3C keys of the global propagator (traceparent, tracestate, baggage), the
+# carrier holds the enqueue time: Unix seconds as a decimal string, e.g. "1718000000.123456".
+
+CARRIER_ENQUEUED_AT = "pywats.enqueued_at"
+
+EXCEPTION_TYPE = "exception.type"
+EXCEPTION_MESSAGE = "exception.message"
+EXCEPTION_STACKTRACE = "exception.stacktrace"
+
+#: An incoming correlation header value that did not become the trace ID (not 32 hex digits,
+#: or a traceparent came with it and won), kept so that the caller's ID can still be found.
+CORRELATION_INCOMING_ID = "pywats.correlation.incoming_id"
+#: Where the trace ID of a correlation_scope() came from (CORRELATION_ORIGINS).
+CORRELATION_ORIGIN = "pywats.correlation.origin"
+CORRELATION_ORIGIN_TRACEPARENT = "traceparent"
+CORRELATION_ORIGIN_HEADER = "correlation_header"
+CORRELATION_ORIGIN_ACTIVE = "active_span"
+CORRELATION_ORIGIN_NEW = "new"
+CORRELATION_ORIGINS = (
+    CORRELATION_ORIGIN_TRACEPARENT,
+    CORRELATION_ORIGIN_HEADER,
+    CORRELATION_ORIGIN_ACTIVE,
+    CORRELATION_ORIGIN_NEW,
+)
+
+# -- log record fields ------------------------------------------------------------------------
+# Attributes the logging instrumentation and CorrelationFilter put on every LogRecord, usable as
+# %(trace_id)s in a format string, and keys of JsonFormatter's objects.
+
+LOG_TRACE_ID = "trace_id"
+LOG_SPAN_ID = "span_id"
+LOG_CORRELATION_ID = "correlation_id"
+LOG_TRACE_FLAGS = "trace_flags"
+LOG_FIELDS = (LOG_TRACE_ID, LOG_SPAN_ID, LOG_CORRELATION_ID, LOG_TRACE_FLAGS)
+
+# JsonFormatter's other keys (it adds SERVICE_NAME and the EXCEPTION_* keys too).
+LOG_TIME = "time"
+LOG_LEVEL = "level"
+LOG_LOGGER = "logger"
+LOG_MESSAGE = "message"
+LOG_STACK_INFO = "stack_info"
+
+# OpenTelemetry semantic conventions of the process and system metrics.
+CPU_MODE = "cpu.mode"
+SYSTEM_MEMORY_STATE = "system.memory.state"
+SYSTEM_DEVICE = "system.device"
+SYSTEM_FILESYSTEM_MOUNTPOINT = "system.filesystem.mountpoint"
+SYSTEM_FILESYSTEM_TYPE = "system.filesystem.type"
+SYSTEM_FILESYSTEM_STATE = "system.filesystem.state"
+
+# The telemetry pipeline's own status: which signal, which exporter (its setting name), and
+# what became of the items (exported, failed, dropped).
+OTEL_SIGNAL = "pywats.otel.signal"
+OTEL_EXPORTER = "pywats.otel.exporter"
+OTEL_EXPORT_OUTCOME = "pywats.otel.export.outcome"
+
+HEALTH_CHECK_NAME = "pywats.health.check.name"
+HEALTH_STATUS = "pywats.health.status"
 
 # -- metrics --------------------------------------------------------------------------------
 
@@ -57,11 +136,38 @@ QUEUE_DEPTH = "pywats.queue.depth"
 CONVERTER_EXECUTIONS = "pywats.converter.executions"
 CONVERTER_DURATION = "pywats.converter.duration"
 
+PROCESS_CPU_UTILIZATION = "process.cpu.utilization"
+PROCESS_MEMORY_USAGE = "process.memory.usage"
+PROCESS_THREAD_COUNT = "process.thread.count"
+# The DESIGN's name; newer semantic conventions call it process.unix.file_descriptor.count.
+PROCESS_OPEN_FILE_DESCRIPTOR_COUNT = "process.open_file_descriptor.count"
+SYSTEM_CPU_UTILIZATION = "system.cpu.utilization"
+SYSTEM_MEMORY_UTILIZATION = "system.memory.utilization"
+SYSTEM_FILESYSTEM_UTILIZATION = "system.filesystem.utilization"
+
+# Prometheus reserves the _count suffix for histograms and summaries (promtool rejects a gauge
+# called x_count), so /metrics serves these two under the names Prometheus client libraries
+# give the same values; OTLP keeps the semconv names.
+PROMETHEUS_RENAMES = {
+    "process_thread_count": "process_threads",
+    "process_open_file_descriptor_count": "process_open_fds",
+}
+
+OTEL_EXPORT_ITEMS = "pywats.otel.export.items"
+OTEL_EXPORT_FAILURES = "pywats.otel.export.failures"
+OTEL_EXPORT_LAST_SUCCESS_TIME = "pywats.otel.export.last_success_time"
+
+HEALTH_CHECK_STATUS = "pywats.health.check.status"
+HEALTH_CHECK_DURATION = "pywats.health.check.duration"
+
 # -- span names -----------------------------------------------------------------------------
 
 SPAN_QUEUE_SEND = "send {queue}"
 SPAN_QUEUE_PROCESS = "process {queue}"
 SPAN_CONVERT = "convert {converter}"
+SPAN_CORRELATION_SCOPE = "correlation scope"
+#: The stock httpx instrumentor names its CLIENT spans by the request method ("GET", "POST").
+SPAN_HTTP_CLIENT = "{method}"
 
 # -- histogram bucket boundaries, in seconds ----------------------------------------------
 # Prometheus cannot take exponential histograms, so each duration gets explicit buckets that
@@ -134,6 +240,24 @@ CONVERTER_BUCKETS = (
     60.0,
 )
 
+# One health check: in-memory reads in microseconds, a disk in milliseconds, an HTTP request
+# up to its timeout.
+HEALTH_CHECK_BUCKETS = (
+    0.0001,
+    0.001,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
+
 
 @dataclass(frozen=True)
 class MetricInfo:
@@ -152,12 +276,15 @@ METRICS: tuple[MetricInfo, ...] = (
         HTTP_CLIENT_REQUEST_DURATION,
         "histogram",
         "s",
-        "Duration of HTTP client requests (httpx), from the stock instrumentor.",
+        # Word for word the stock instrumentor's description: pywats_otel records the requests
+        # that end in an exception (which the stock one leaves out) into the same metric.
+        "Duration of HTTP client requests.",
         (
-            "http.request.method",
-            "http.response.status_code",
-            "server.address",
-            "server.port",
+            HTTP_REQUEST_METHOD,
+            HTTP_RESPONSE_STATUS_CODE,
+            SERVER_ADDRESS,
+            SERVER_PORT,
+            NETWORK_PROTOCOL_VERSION,
             ERROR_TYPE,
         ),
         HTTP_DURATION_BUCKETS,
@@ -214,7 +341,210 @@ METRICS: tuple[MetricInfo, ...] = (
         (CONVERTER_NAME, CONVERTER_STATUS),
         CONVERTER_BUCKETS,
     ),
+    # -- process and system (the system instrumentation, read with psutil at collection)
+    MetricInfo(
+        PROCESS_CPU_UTILIZATION,
+        "gauge",
+        "1",
+        "CPU time of this process since the previous reading (at least 1 s before), divided "
+        "by the elapsed time and the number of CPUs available to it.",
+        (),
+    ),
+    MetricInfo(
+        PROCESS_MEMORY_USAGE,
+        "updowncounter",
+        "By",
+        "Physical memory (resident set size) of this process.",
+        (),
+    ),
+    MetricInfo(
+        PROCESS_THREAD_COUNT,
+        "updowncounter",
+        "{thread}",
+        "Threads of this process.",
+        (),
+    ),
+    MetricInfo(
+        PROCESS_OPEN_FILE_DESCRIPTOR_COUNT,
+        "updowncounter",
+        "{file_descriptor}",
+        "File descriptors open in this process (not reported on Windows).",
+        (),
+    ),
+    MetricInfo(
+        SYSTEM_CPU_UTILIZATION,
+        "gauge",
+        "1",
+        "Share of all CPUs' time per mode since the previous reading (at least 1 s before).",
+        (CPU_MODE,),
+    ),
+    MetricInfo(
+        SYSTEM_MEMORY_UTILIZATION,
+        "gauge",
+        "1",
+        "Share of the system's memory in use: (total - available) / total.",
+        (SYSTEM_MEMORY_STATE,),
+    ),
+    MetricInfo(
+        SYSTEM_FILESYSTEM_UTILIZATION,
+        "gauge",
+        "1",
+        "Share of the filesystem in use, as df shows it, for each filesystem of disk_paths.",
+        (
+            SYSTEM_FILESYSTEM_MOUNTPOINT,
+            SYSTEM_DEVICE,
+            SYSTEM_FILESYSTEM_TYPE,
+            SYSTEM_FILESYSTEM_STATE,
+        ),
+    ),
+    # -- the telemetry pipeline's own status
+    MetricInfo(
+        OTEL_EXPORT_ITEMS,
+        "counter",
+        "{item}",
+        "Spans, metric points (Prometheus: samples served) and log records per exporter, by "
+        "outcome: exported, failed (the export was refused or timed out), dropped (a full "
+        "queue).",
+        (OTEL_SIGNAL, OTEL_EXPORTER, OTEL_EXPORT_OUTCOME),
+    ),
+    MetricInfo(
+        OTEL_EXPORT_FAILURES,
+        "counter",
+        "{export}",
+        "Failed export calls (batches, metric collections, scrapes) per exporter.",
+        (OTEL_SIGNAL, OTEL_EXPORTER),
+    ),
+    MetricInfo(
+        OTEL_EXPORT_LAST_SUCCESS_TIME,
+        "gauge",
+        "s",
+        "Unix time of the last successful export (Prometheus: scrape) per exporter; absent "
+        "before the first.",
+        (OTEL_SIGNAL, OTEL_EXPORTER),
+    ),
+    # -- health checks
+    MetricInfo(
+        HEALTH_CHECK_STATUS,
+        "gauge",
+        "1",
+        "1 for the status each health check had at its last run, 0 for the other statuses "
+        "(ok, warn, fail, timeout).",
+        (HEALTH_CHECK_NAME, HEALTH_STATUS),
+    ),
+    MetricInfo(
+        HEALTH_CHECK_DURATION,
+        "histogram",
+        "s",
+        "Duration of one health check run (the timeout, for a check cut at its timeout).",
+        (HEALTH_CHECK_NAME, HEALTH_STATUS),
+        HEALTH_CHECK_BUCKETS,
+    ),
 )
+
+
+@dataclass(frozen=True)
+class SpanInfo:
+    """One kind of span as the docs describe it."""
+
+    name: str
+    kind: str
+    description: str
+    attributes: tuple[str, ...]
+
+
+SPANS: tuple[SpanInfo, ...] = (
+    SpanInfo(
+        SPAN_QUEUE_SEND,
+        "PRODUCER",
+        "An item is put into a queue; its context goes into the item's carrier.",
+        (
+            MESSAGING_SYSTEM,
+            MESSAGING_DESTINATION_NAME,
+            MESSAGING_OPERATION_TYPE,
+            MESSAGING_OPERATION_NAME,
+            MESSAGING_MESSAGE_ID,
+            ERROR_TYPE,
+        ),
+    ),
+    SpanInfo(
+        SPAN_QUEUE_PROCESS,
+        "CONSUMER",
+        "An item is processed; child of its `send` span through the carrier.",
+        (
+            MESSAGING_SYSTEM,
+            MESSAGING_DESTINATION_NAME,
+            MESSAGING_OPERATION_TYPE,
+            MESSAGING_OPERATION_NAME,
+            MESSAGING_MESSAGE_ID,
+            QUEUE_ATTEMPT,
+            QUEUE_OUTCOME,
+            ERROR_TYPE,
+        ),
+    ),
+    SpanInfo(
+        SPAN_CONVERT,
+        "INTERNAL",
+        "One converter run over one input file.",
+        (
+            CONVERTER_NAME,
+            CONVERTER_STATUS,
+            CONVERTER_RECORDS,
+            CONVERTER_FILE_NAME,
+            CONVERTER_FILE_EXTENSION,
+            CONVERTER_FILE_SIZE,
+            CONVERTER_FILE_PATH,
+            ERROR_TYPE,
+        ),
+    ),
+    SpanInfo(
+        SPAN_CORRELATION_SCOPE,
+        "INTERNAL",
+        "A job adopts an incoming correlation (traceparent or correlation header) or starts "
+        "one: `correlation.correlation_scope()`.",
+        (CORRELATION_ORIGIN, CORRELATION_INCOMING_ID, ERROR_TYPE),
+    ),
+    SpanInfo(
+        SPAN_HTTP_CLIENT,
+        "CLIENT",
+        "One httpx request, from the stock instrumentor; the URL without credentials or "
+        "sensitive query values.",
+        (
+            HTTP_REQUEST_METHOD,
+            URL_FULL,
+            SERVER_ADDRESS,
+            SERVER_PORT,
+            NETWORK_PEER_ADDRESS,
+            NETWORK_PEER_PORT,
+            HTTP_RESPONSE_STATUS_CODE,
+            NETWORK_PROTOCOL_VERSION,
+            ERROR_TYPE,
+        ),
+    ),
+)
+
+METRICS_BY_NAME: dict[str, MetricInfo] = {metric.name: metric for metric in METRICS}
+
+
+def metric_info(name: str) -> MetricInfo:
+    """The MetricInfo of metric ``name`` (instruments take their unit and description here)."""
+    return METRICS_BY_NAME[name]
+
+
+def prometheus_name(metric: MetricInfo) -> str:
+    """The name /metrics serves ``metric`` under (histograms add _bucket, _sum and _count).
+
+    The same translation as opentelemetry-exporter-prometheus: dots to underscores, the unit as
+    a suffix (``s`` -> ``_seconds``, ``By`` -> ``_bytes``; ``1`` and ``{annotations}`` none),
+    ``_total`` for counters; then PROMETHEUS_RENAMES.
+    """
+    from opentelemetry.exporter.prometheus._mapping import map_unit, sanitize_full_name
+
+    name = sanitize_full_name(metric.name)
+    unit = map_unit(metric.unit)
+    if unit and not name.endswith(f"_{unit}"):
+        name = f"{name}_{unit}"
+    name = PROMETHEUS_RENAMES.get(name, name)
+    return f"{name}_total" if metric.kind == "counter" else name
 
 
 def histogram_buckets() -> dict[str, tuple[float, ...]]:

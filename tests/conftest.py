@@ -1,14 +1,19 @@
-"""Every test starts with no telemetry, no OTEL_*/PYWATS_OTEL_* variables and the root logger
-as it was; unit tests touch no network (integration tests are marked and use 127.0.0.1)."""
+"""Every test starts with no telemetry, no health checks, no OTEL_*/PYWATS_OTEL_* variables,
+the root logger and the LogRecordFactory as they were; unit tests touch no network
+(integration tests are marked and use 127.0.0.1)."""
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from pywats_otel import health
 from pywats_otel.testing import reset_telemetry
 
 
@@ -19,8 +24,49 @@ def clean_telemetry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
             monkeypatch.delenv(name)
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
+    factory = logging.getLogRecordFactory()
     reset_telemetry()
+    health._registry.clear()
     yield
     reset_telemetry()
+    health._registry.clear()
     root.handlers[:] = handlers
     root.setLevel(level)
+    # A test that failed half-way must not leave its record factory to the next tests.
+    logging.setLogRecordFactory(factory)
+
+
+@pytest.fixture
+def self_signed_cert(tmp_path: Path) -> tuple[Path, Path]:
+    """(certificate, key): a self-signed PEM pair for 127.0.0.1 and localhost, made by openssl."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        message = "the openssl command is not installed (apt-get install -y openssl)"
+        if os.environ.get("PYWATS_TEST_REQUIRE_PROMETHEUS") == "1":
+            pytest.fail(f"{message}; CI (PYWATS_TEST_REQUIRE_PROMETHEUS=1) requires it")
+        pytest.skip(message)
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return cert, key

@@ -178,6 +178,9 @@ class OTLPReceiver:
         self._grpc: grpc.Server | None = None
         self._http: ThreadingHTTPServer | None = None
         self._http_thread: threading.Thread | None = None
+        # Kept-alive HTTP connections outlive the listening socket; once stopped, their
+        # requests are dropped unanswered, as a collector that went away would.
+        self._stopped = threading.Event()
 
     # -- life cycle
 
@@ -186,6 +189,7 @@ class OTLPReceiver:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> OTLPReceiver:
+        self._stopped.clear()
         if self.protocol == "grpc":
             self._start_grpc()
         else:
@@ -193,6 +197,7 @@ class OTLPReceiver:
         return self
 
     def stop(self) -> None:
+        self._stopped.set()
         if self._grpc is not None:
             self._grpc.stop(grace=None).wait(5)
             self._grpc = None
@@ -290,6 +295,7 @@ class OTLPReceiver:
 
     def _start_http(self) -> None:
         store = self._store
+        stopped = self._stopped
         routes: dict[str, tuple[Any, Callable[[Any], None], Any]] = {
             "/v1/traces": (
                 trace_service_pb2.ExportTraceServiceRequest,
@@ -312,6 +318,9 @@ class OTLPReceiver:
             protocol_version = "HTTP/1.1"
 
             def do_POST(self) -> None:
+                if stopped.is_set():
+                    self.close_connection = True
+                    return
                 route = routes.get(self.path)
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length)

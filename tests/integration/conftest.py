@@ -141,3 +141,77 @@ def prometheus_server(tmp_path: Path) -> Iterator[Any]:
     yield start
     for server in started:
         server.stop()
+
+
+class RecordingHTTPServer:
+    """An HTTP/1.1 keep-alive server on 127.0.0.1 that records each request and answers with
+    the next status planned for its path (200 when none is planned), after the delay set for
+    the path (none by default)."""
+
+    def __init__(self) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.requests: list[dict[str, Any]] = []
+        self.plan: dict[str, list[int]] = {}
+        self.delay: dict[str, float] = {}
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
+
+            def _answer(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                path = self.path.split("?", 1)[0]
+                planned = recorder.plan.get(path)
+                status = planned.pop(0) if planned else 200
+                if path in recorder.delay:
+                    time.sleep(recorder.delay[path])
+                recorder.requests.append(
+                    {
+                        "method": self.command,
+                        "path": self.path,
+                        "headers": dict(self.headers.items()),
+                        "body": body,
+                        "status": status,
+                    }
+                )
+                answer = json.dumps({"status": status}).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            do_GET = do_POST = do_PUT = _answer
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.port = int(self._server.server_address[1])
+        self.url = f"http://127.0.0.1:{self.port}"
+        import threading
+
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def header(self, index: int, name: str) -> str | None:
+        """Header ``name`` of request ``index``, whatever its case on the wire."""
+        headers = {key.lower(): value for key, value in self.requests[index]["headers"].items()}
+        return headers.get(name.lower())
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)
+
+
+@pytest.fixture
+def http_server() -> Iterator[RecordingHTTPServer]:
+    """A RecordingHTTPServer on a free port of 127.0.0.1."""
+    server = RecordingHTTPServer()
+    yield server
+    server.stop()

@@ -38,8 +38,11 @@ def test_public_api_is_small_and_sorted() -> None:
         "TelemetryConfigError",
         "TelemetrySettings",
         "__version__",
+        "converter",
         "get_telemetry",
         "init_telemetry",
+        "instrumentation",
+        "queue",
         "shutdown_telemetry",
     }
 

@@ -1,0 +1,88 @@
+"""The cost of one metric collection of the process and system metrics.
+
+Variants, interleaved in one process, each a MeterProvider with an in-memory reader whose
+``collect()`` is timed:
+- ``no instruments``: the reader's own cost (the baseline);
+- ``pywats_otel system``: the seven DESIGN metrics of ``pywats_otel.system_metrics``, one
+  filesystem, the CPU window set to 0 so that every collection reads the CPU times as a
+  collection a second or more after the previous one does;
+- ``contrib SystemMetricsInstrumentor``: opentelemetry-instrumentation-system-metrics configured
+  to the six of those names it has (it has no system.filesystem.utilization), when installed
+  (``pip install -e .[bench]``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+from benchmarks._harness import CaseResult, interleave
+from pywats_otel import semconv, system_metrics
+
+CONTRIB_CONFIG: dict[str, list[str] | None] = {
+    semconv.PROCESS_CPU_UTILIZATION: None,
+    semconv.PROCESS_MEMORY_USAGE: None,
+    semconv.PROCESS_THREAD_COUNT: None,
+    semconv.PROCESS_OPEN_FILE_DESCRIPTOR_COUNT: None,
+    semconv.SYSTEM_CPU_UTILIZATION: ["user", "system", "idle", "iowait"],
+    semconv.SYSTEM_MEMORY_UTILIZATION: ["used"],
+}
+
+
+def _provider() -> tuple[MeterProvider, InMemoryMetricReader]:
+    reader = InMemoryMetricReader()
+    return MeterProvider(metric_readers=[reader], shutdown_on_exit=False), reader
+
+
+def one_collection(rounds: int, ops: int) -> CaseResult:
+    empty_provider, empty_reader = _provider()
+    ours_provider, ours_reader = _provider()
+    providers = [empty_provider, ours_provider]
+    previous_window = system_metrics.MIN_CPU_WINDOW_S
+    previous_current = system_metrics._current
+    system_metrics.MIN_CPU_WINDOW_S = 0.0
+    system_metrics._current = system_metrics.SystemMetrics([Path.cwd()])
+    system_metrics._build(ours_provider.get_meter("bench"))
+
+    variants: dict[str, Callable[[], object]] = {
+        "no instruments": empty_reader.get_metrics_data,
+        "pywats_otel system": ours_reader.get_metrics_data,
+    }
+    undo: Callable[[], None] | None = None
+    notes = "7 metrics, one filesystem; CPU times read at every collection"
+    try:
+        from opentelemetry.instrumentation.system_metrics import SystemMetricsInstrumentor
+    except ImportError:
+        notes += "; contrib instrumentor not installed (pip install -e .[bench])"
+    else:
+        contrib_provider, contrib_reader = _provider()
+        providers.append(contrib_provider)
+        instrumentor = SystemMetricsInstrumentor(config=CONTRIB_CONFIG)
+        instrumentor.instrument(meter_provider=contrib_provider)
+        undo = instrumentor.uninstrument
+        variants["contrib SystemMetricsInstrumentor"] = contrib_reader.get_metrics_data
+        notes += "; contrib: 6 of the 7 names (no filesystem), per-CPU series"
+    try:
+        return interleave(
+            "system metrics: one collection",
+            variants,
+            baseline="no instruments",
+            ops=ops,
+            rounds=rounds,
+            warmup_ops=20,
+            notes=notes,
+        )
+    finally:
+        if undo is not None:
+            undo()
+        system_metrics.MIN_CPU_WINDOW_S = previous_window
+        system_metrics._current = previous_current
+        for provider in providers:
+            provider.shutdown()
+
+
+def run(rounds: int, quick: bool) -> list[CaseResult]:
+    return [one_collection(rounds, ops=20 if quick else 200)]
