@@ -28,7 +28,7 @@ from opentelemetry.util.http import PARAMS_TO_REDACT, remove_url_credentials
 from pywats_otel import semconv
 from pywats_otel._bootstrap import get_telemetry
 from pywats_otel._otel import PerMeterProvider
-from pywats_otel._support import histogram, warn_once
+from pywats_otel._support import warn_once
 from pywats_otel.correlation import current_correlation_id
 
 if TYPE_CHECKING:
@@ -144,15 +144,38 @@ class _Hooks:
 # The stock instrumentor re-raises a transport exception (refused connection, timeout) before
 # it records http.client.request.duration, so an offline station's failures would be missing
 # from the metric. An outer wrapper records exactly those, with error.type, into the same
-# metric (same name, unit and description, pywats_otel's scope).
+# metric: the stock instrumentor's own instrument, got again from a meter of its scope (the SDK
+# hands out the registered instrument for the same name, unit, description and advice).
 
 _KNOWN_METHODS = frozenset(
     ("CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE")
 )
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-_failed_duration = PerMeterProvider(
-    lambda meter: histogram(meter, semconv.HTTP_CLIENT_REQUEST_DURATION)
-)
+
+
+def _stock_duration_histogram(_: object) -> Any:
+    from opentelemetry import metrics
+    from opentelemetry.instrumentation._semconv import (
+        HTTP_DURATION_HISTOGRAM_BUCKETS_NEW,
+        _get_schema_url,
+        _StabilityMode,
+    )
+    from opentelemetry.instrumentation.httpx.version import __version__ as stock_version
+
+    meter = metrics.get_meter(
+        "opentelemetry.instrumentation.httpx",
+        stock_version,
+        schema_url=_get_schema_url(_StabilityMode.HTTP),
+    )
+    return meter.create_histogram(
+        name=semconv.HTTP_CLIENT_REQUEST_DURATION,
+        unit="s",
+        description="Duration of HTTP client requests.",
+        explicit_bucket_boundaries_advisory=HTTP_DURATION_HISTOGRAM_BUCKETS_NEW,
+    )
+
+
+_failed_duration: PerMeterProvider[Any] = PerMeterProvider(_stock_duration_histogram)
 
 
 def _record_failure(request: object, exception: BaseException, elapsed: float) -> None:
