@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import re
 import uuid
-import xml.etree.ElementTree as ET  # noqa: S405 - the demo parses files it wrote itself
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +23,10 @@ from pywats_otel import converter, correlation
 __all__ = ["CONVERTERS", "Conversion", "Rejected", "convert"]
 
 Report = dict[str, Any]
+_logger = logging.getLogger("pywats_otel.demo")
 
 
-class Rejected(Exception):  # noqa: N818 - a verdict, not an error of the program
+class Rejected(Exception):
     """The file is well-formed but cannot become a report (no serial number)."""
 
 
@@ -55,7 +57,8 @@ def _report(serial: str | None, part: str, steps: list[dict[str, Any]], source: 
 def parse_csv(path: Path) -> Report:
     text = path.read_text(encoding="utf-8")
     meta = dict(re.findall(r"^# (\w+)=(.*)$", text, re.MULTILINE))
-    rows = csv.DictReader(io.StringIO("\n".join(l for l in text.splitlines() if not l.startswith("#"))))
+    table = "\n".join(line for line in text.splitlines() if not line.startswith("#"))
+    rows = csv.DictReader(io.StringIO(table))
     steps = [
         _step(row["step"], float(row["value"]), float(row["low"]), float(row["high"]), row["unit"])
         for row in rows
@@ -78,7 +81,9 @@ def parse_xml(path: Path) -> Report:
     return _report(root.attrib.get("serial"), root.attrib.get("part", ""), steps, path)
 
 
-_TXT_STEP = re.compile(r"^(?P<name>[\w-]+): (?P<value>\S+) (?P<unit>\S+) \[(?P<low>\S+)\.\.(?P<high>\S+)\]$")
+_TXT_STEP = re.compile(
+    r"^(?P<name>[\w-]+): (?P<value>\S+) (?P<unit>\S+) \[(?P<low>\S+)\.\.(?P<high>\S+)\]$"
+)
 
 
 def parse_txt(path: Path) -> Report:
@@ -133,9 +138,16 @@ def convert(path: Path, on_report: Callable[[Report], None]) -> Conversion:
             trace_id = correlation.current_correlation_id()
             try:
                 report = parse(path)
-            except Rejected:
+            except Rejected as rejected:
+                # Logged inside the span: the record carries the conversion's trace ID.
+                _logger.info("%s", rejected)
                 run.status = "rejected"
                 return Conversion("rejected", trace_id)
+            except (OSError, ValueError, KeyError, ET.ParseError) as exc:
+                _logger.warning(
+                    "conversion of %s failed: %s: %s", path.name, type(exc).__name__, exc
+                )
+                raise  # pywats_otel records the run as failed, with the exception
             run.records = len(report["steps"])
             on_report(report)
     except (OSError, ValueError, KeyError, ET.ParseError) as exc:

@@ -39,7 +39,8 @@ class TestFileWriter:
         self.inbox = inbox
         self.failure_rate = failure_rate
         self.steps = steps
-        self._random = random.Random(seed)
+        # Test data, not secrets: a seeded generator makes a run repeatable.
+        self._random = random.Random(seed)  # noqa: S311
         self._count = 0
 
     def _steps(self) -> list[_Step]:
@@ -85,8 +86,8 @@ class TestFileWriter:
     @staticmethod
     def _xml(serial: str, steps: list[_Step], broken: bool) -> str:
         rows = "\n".join(
-            f"    <Step name={quoteattr(s.name)} value=\"{s.value}\" low=\"{s.low}\" "
-            f"high=\"{s.high}\" unit={quoteattr(s.unit)}/>"
+            f'    <Step name={quoteattr(s.name)} value="{s.value}" low="{s.low}" '
+            f'high="{s.high}" unit={quoteattr(s.unit)}/>'
             for s in steps
         )
         text = (
@@ -99,7 +100,5 @@ class TestFileWriter:
     @staticmethod
     def _txt(serial: str, steps: list[_Step], broken: bool) -> str:
         header = "" if broken else f"SERIAL: {serial}\n"
-        body = "".join(
-            f"{s.name}: {s.value} {s.unit} [{s.low}..{s.high}]\n" for s in steps
-        )
+        body = "".join(f"{s.name}: {s.value} {s.unit} [{s.low}..{s.high}]\n" for s in steps)
         return f"{header}PART: PCB-1042\nREV: C\n{body}"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import random
 import threading
-import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -49,7 +48,7 @@ class FakeWATSServer:
         self.error_rate = error_rate
         self.timeout_rate = timeout_rate
         self.slow_s = slow_s
-        self._random = random.Random(seed)
+        self._random = random.Random(seed)  # noqa: S311 - failure injection, not secrets
         self._random_lock = threading.Lock()
         self._state = _State()
         self._stopping = threading.Event()
@@ -103,13 +102,13 @@ class FakeWATSServer:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_GET(self) -> None:  # noqa: N802 - the stdlib's naming
+            def do_GET(self) -> None:
                 if self.path == "/api/health":
                     self._reply(200, {"status": "ok"})
                 else:
                     self._reply(404, {"error": "not found"})
 
-            def do_POST(self) -> None:  # noqa: N802 - the stdlib's naming
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length)
                 if self.path != "/api/reports":
@@ -154,7 +153,7 @@ class FakeWATSServer:
                 except OSError:
                     pass  # the client gave up waiting (the timeout case)
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
         return Handler
