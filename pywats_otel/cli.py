@@ -1,18 +1,17 @@
-"""The ``pywats-otel`` command: ``demo``, ``settings``.
+"""The ``pywats-otel`` command: ``demo``, ``check``, ``settings``.
 
-``pywats-otel demo`` starts telemetry on its embedded defaults, produces spans and metrics for a
-few seconds and says where to look; ``pywats-otel settings`` shows every setting with its
-source, or (``--markdown``) the configuration table of the docs.
+``pywats-otel demo`` runs a demo test station on the embedded defaults and says where to look;
+``check`` validates the settings and tries the collector and the Prometheus port;
+``settings`` shows every setting with its source, or (``--markdown``) the docs' table.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
-import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from pywats_otel._docs import settings_table
 from pywats_otel._errors import TelemetryConfigError
@@ -49,56 +48,44 @@ def _cmd_settings(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from opentelemetry import metrics, trace
+    from pywats_otel._demo.run import run_demo
+    from pywats_otel._demo.station import DemoOptions
 
-    from pywats_otel import init_telemetry, semconv
+    options = DemoOptions(
+        duration_s=args.duration,
+        rate=args.rate,
+        failure_rate=args.failure_rate,
+        seed=args.seed,
+        steps=args.steps,
+    )
+    return run_demo(
+        options,
+        service_name=args.service_name,
+        prometheus_port=args.prometheus_port,
+        workdir=args.workdir,
+        as_json=args.json,
+        hold=args.hold,
+    )
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    try:
-        telemetry = init_telemetry(
-            service_name=args.service_name, prometheus_port=args.prometheus_port
-        )
-    except TelemetryConfigError as exc:
-        print(f"pywats-otel demo: {exc}", file=sys.stderr)
-        return 2
-    tracer = trace.get_tracer("pywats_otel.demo")
-    meter = metrics.get_meter("pywats_otel.demo")
-    executions = meter.create_counter(
-        semconv.CONVERTER_EXECUTIONS, unit="{execution}", description="Converter runs."
-    )
-    duration = meter.create_histogram(
-        semconv.CONVERTER_DURATION, unit="s", description="Duration of one converter run."
-    )
-    deadline = time.monotonic() + args.duration
-    runs = 0
-    last_trace = ""
-    try:
-        while time.monotonic() < deadline:
-            started = time.perf_counter()
-            with tracer.start_as_current_span(
-                semconv.SPAN_CONVERT.format(converter="demo"),
-                attributes={semconv.CONVERTER_NAME: "demo"},
-            ) as span:
-                time.sleep(0.05)
-                last_trace = format(span.get_span_context().trace_id, "032x")
-            attributes = {semconv.CONVERTER_NAME: "demo", semconv.CONVERTER_STATUS: "success"}
-            executions.add(1, attributes)
-            duration.record(time.perf_counter() - started, attributes)
-            runs += 1
-            time.sleep(0.2)
-    except KeyboardInterrupt:
-        print("\ninterrupted; shutting down", file=sys.stderr)
-    print(f"demo: {runs} converter runs traced; last trace ID {last_trace}")
-    if telemetry.metrics_url:
-        print(f"demo: metrics were served at {telemetry.metrics_url}")
-    status = telemetry.status()
-    for signal in ("traces", "metrics", "logs"):
-        destinations = [entry["destination"] for entry in status.get(signal, [])]
-        print(f"demo: {signal} -> {', '.join(destinations) or 'none'}")
-    telemetry.shutdown(timeout_s=telemetry.settings.shutdown_timeout_s)
-    return 0
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from pywats_otel._check import run_check
+
+    return run_check(sys.stdout, sys.stderr)
+
+
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
+    return value
+
+
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 1, not {text}")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -107,9 +94,35 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    demo = commands.add_parser("demo", help="run a short demo that produces telemetry")
-    demo.add_argument("--duration", type=float, default=5.0, help="seconds to run (default 5)")
+    demo = commands.add_parser(
+        "demo",
+        help="run a demo test station: converters, an on-disk queue, uploads to a fake WATS server",
+    )
+    demo.add_argument(
+        "--duration",
+        type=_non_negative,
+        default=15.0,
+        help="seconds of new test files (default 15; 0: until Ctrl-C or SIGTERM)",
+    )
+    demo.add_argument("--rate", type=_non_negative, default=5.0, help="test files per second (5)")
+    demo.add_argument(
+        "--failure-rate",
+        type=_share,
+        default=0.1,
+        help="share of failures: broken files, server 503s and timeouts (default 0.1)",
+    )
+    demo.add_argument("--seed", type=int, default=None, help="seed for a repeatable run")
+    demo.add_argument("--steps", type=int, default=50, help="test steps per report (50)")
     demo.add_argument("--service-name", default="pywats-demo-station")
+    demo.add_argument(
+        "--workdir", type=Path, default=None, help="folder for inbox and queue (default: temporary)"
+    )
+    demo.add_argument("--json", action="store_true", help="print the summary as one JSON line")
+    demo.add_argument(
+        "--hold",
+        action="store_true",
+        help="after the summary, keep /metrics and /health up until stdin closes",
+    )
     demo.add_argument(
         "--prometheus-port",
         type=int,
@@ -117,6 +130,12 @@ def _parser() -> argparse.ArgumentParser:
         help="port of /metrics and /health (default: PYWATS_OTEL_PROMETHEUS_PORT or 9090)",
     )
     demo.set_defaults(run=_cmd_demo)
+
+    check = commands.add_parser(
+        "check",
+        help="show the settings, try the collector and the Prometheus port; non-zero on trouble",
+    )
+    check.set_defaults(run=_cmd_check)
 
     settings = commands.add_parser("settings", help="show the settings and where each came from")
     output = settings.add_mutually_exclusive_group()
