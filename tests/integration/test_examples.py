@@ -67,3 +67,59 @@ def test_otlp_collector_example_delivers_to_a_real_receiver(protocol: str) -> No
     assert record.trace_id == trace_id
     assert "flushed: True" in out
     assert re.search(r"^traces: otlp .* exported=1 failed=0$", out, re.MULTILINE)
+
+
+def test_queue_worker_keeps_one_trace_per_report_across_retries() -> None:
+    """queue_worker.py: the send and every process attempt of a report share its trace ID; the
+    counters it prints from /metrics match what it did."""
+    out = run_example("queue_worker.py")
+    enqueued = dict(re.findall(r"^enqueued (report-\d) in trace ([0-9a-f]{32})$", out, re.M))
+    processed = re.findall(
+        r"^processed (report-\d) attempt (\d): (\w+) in trace ([0-9a-f]{32})$", out, re.M
+    )
+    assert set(enqueued) == {"report-1", "report-2"}
+    assert enqueued["report-1"] != enqueued["report-2"]
+    assert [(r, a, o) for r, a, o, _ in processed] == [
+        ("report-1", "1", "retry"),
+        ("report-1", "2", "success"),
+        ("report-2", "1", "success"),
+    ]
+    assert all(trace_id == enqueued[report] for report, _, _, trace_id in processed)
+    assert re.search(
+        r'^pywats_queue_enqueued_total\{.*pywats_queue_name="reports"\} 2\.0$', out, re.M
+    )
+    assert re.search(
+        r'^pywats_queue_processed_total\{.*pywats_queue_outcome="retry"\} 1\.0$', out, re.M
+    )
+    assert re.search(
+        r'^pywats_queue_processed_total\{.*pywats_queue_outcome="success"\} 2\.0$', out, re.M
+    )
+
+
+def test_converter_example_counts_each_status() -> None:
+    """converter.py: one success, one rejected, one failed file, and one counter each."""
+    out = run_example("converter.py")
+    assert "good.csv: success (2 records)" in out
+    assert "empty.csv: rejected (0 records)" in out
+    assert "broken.csv: failed (could not convert string to float: 'n/a')" in out
+    for status in ("success", "rejected", "failed"):
+        assert re.search(
+            rf'^pywats_converter_executions_total\{{.*pywats_converter_name="ict-csv",'
+            rf'pywats_converter_status="{status}"\}} 1\.0$',
+            out,
+            re.M,
+        ), status
+
+
+def test_health_checks_example_turns_ready_to_503() -> None:
+    """health_checks.py: custom sync and async checks are ok, then a failing critical check
+    makes /health/ready answer 503 with the reason."""
+    out = run_example("health_checks.py")
+    assert "/health: 200 ok" in out
+    assert "  wats-server: ok (WATS server answers)" in out
+    assert "  converters: ok (3 converters loaded)" in out
+    assert "/health/ready: 200" in out
+    assert (
+        "WATS server down -> /health/ready: 503 (wats-server: ConnectionError: WATS server does "
+        "not answer)" in out
+    )
