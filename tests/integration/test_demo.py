@@ -89,6 +89,9 @@ def test_demo_summary_matches_the_metrics_it_served() -> None:
     finally:
         process.stdin.close()
         process.wait(30)
+        process.stdout.close()
+        if process.stderr is not None:
+            process.stderr.close()
     assert process.returncode == 0
 
     assert summary["files"] >= 40
