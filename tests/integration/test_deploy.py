@@ -34,9 +34,11 @@ DOCKERFILE = DEPLOY / "station" / "Dockerfile"
 OPERATIONS = ROOT / "docs" / "operations.md"
 
 STATION_JOB = "pywats-stations"
-#: Series Prometheus adds to every target (up) or the exporter serves besides the instruments
-#: (target_info: the resource attributes, service_name among them).
-NON_INSTRUMENT_SERIES = frozenset({"up", "target_info"})
+#: Queried series that are no instrument: up, which Prometheus adds to every target (a scrape
+#: does not serve it), and target_info, which /metrics serves with the resource attributes
+#: (service_name among them).
+ADDED_BY_PROMETHEUS = frozenset({"up"})
+NON_INSTRUMENT_SERIES = ADDED_BY_PROMETHEUS | {"target_info"}
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 
 
@@ -109,7 +111,8 @@ def rule_queries() -> list[str]:
 
 def queried_metric_names() -> set[str]:
     """Every metric name the dashboard and the alerting rules query, as written (a histogram
-    with its _bucket/_sum/_count suffix): what a scrape of a station must serve."""
+    with its _bucket/_sum/_count suffix). A scrape of a station must serve each of them but
+    those of ADDED_BY_PROMETHEUS."""
     return {
         name for expr in dashboard_queries() + rule_queries() for name in promql_metric_names(expr)
     }
