@@ -45,12 +45,13 @@ def _print_summary(summary: DemoSummary, status: dict[str, Any], out: TextIO) ->
         f"  uploaded {summary.uploaded} (retries {summary.upload_retries}), upload failed "
         f"{summary.upload_failed}, left in queue {summary.left_in_queue}, "
         f"{summary.reports_per_s:.1f} reports/s",
-        f"  the fake WATS server answered {summary.server_errors} requests with 503 and let "
-        f"{summary.server_timeouts} time out",
+        f"  the fake WATS server answered 503 {summary.server_errors} times and let "
+        f"{summary.server_timeouts} requests time out",
     ]
     endpoint = status.get("endpoint") or {}
     if summary.metrics_url:
         lines.append(f"  metrics: {summary.metrics_url}   health: {summary.health_url}")
+        lines.append("  (served while the demo runs; --hold keeps them up after the summary)")
     elif endpoint.get("error"):
         lines.append(
             f"  metrics: not served ({endpoint['error']}); run again with --prometheus-port 9464 "
