@@ -590,7 +590,11 @@ def _observe_status(options: CallbackOptions) -> Iterable[Observation]:
     return [
         Observation(
             1 if check.status == status else 0,
-            {semconv.HEALTH_CHECK_NAME: check.name, semconv.HEALTH_STATUS: status},
+            {
+                semconv.HEALTH_CHECK_NAME: check.name,
+                semconv.HEALTH_CHECK_CRITICAL: "true" if check.critical else "false",
+                semconv.HEALTH_STATUS: status,
+            },
         )
         for check in report.checks
         for status in STATUSES

@@ -124,6 +124,8 @@ OTEL_EXPORT_OUTCOME = "pywats.otel.export.outcome"
 
 HEALTH_CHECK_NAME = "pywats.health.check.name"
 HEALTH_STATUS = "pywats.health.status"
+#: "true" or "false": whether the check is critical (a failure makes /health/ready 503).
+HEALTH_CHECK_CRITICAL = "pywats.health.check.critical"
 
 # -- metrics --------------------------------------------------------------------------------
 
@@ -428,8 +430,9 @@ METRICS: tuple[MetricInfo, ...] = (
         "gauge",
         "1",
         "1 for the status each health check had at its last run, 0 for the other statuses "
-        "(ok, warn, fail, timeout).",
-        (HEALTH_CHECK_NAME, HEALTH_STATUS),
+        "(ok, warn, fail, timeout); critical is true for checks whose failure makes the station "
+        "not ready.",
+        (HEALTH_CHECK_NAME, HEALTH_CHECK_CRITICAL, HEALTH_STATUS),
     ),
     MetricInfo(
         HEALTH_CHECK_DURATION,

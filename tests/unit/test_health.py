@@ -373,8 +373,10 @@ def test_check_messages_never_carry_the_endpoint_password(monkeypatch: pytest.Mo
 
 
 def test_checks_and_durations_are_metrics(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each check's status is a 0/1 gauge per status and each run a duration observation."""
+    """Each check's status is a 0/1 gauge per status, labelled critical or not, and each run a
+    duration observation."""
     health.register_check("server", lambda: health.warn("slow"), critical=False)
+    health.register_check("queue", lambda: None, critical=True)
     with capture_telemetry(instrumentations="none", health_cache_s=60) as captured:
         captured.telemetry.health("/health")
         name = {semconv.HEALTH_CHECK_NAME: "server"}
@@ -388,7 +390,13 @@ def test_checks_and_durations_are_metrics(monkeypatch: pytest.MonkeyPatch) -> No
             semconv.HEALTH_CHECK_DURATION, {**name, semconv.HEALTH_STATUS: "warn"}
         )
         [(_, point)] = captured.metric_points(semconv.HEALTH_CHECK_DURATION)[:1]
+        critical = {
+            attrs[semconv.HEALTH_CHECK_NAME]: attrs[semconv.HEALTH_CHECK_CRITICAL]
+            for attrs, _ in captured.metric_points(semconv.HEALTH_CHECK_STATUS)
+            if attrs[semconv.HEALTH_CHECK_NAME] in ("server", "queue")
+        }
     assert states == {"ok": 0, "warn": 1, "fail": 0, "timeout": 0}
+    assert critical == {"server": "false", "queue": "true"}
     assert count == 1
     assert 0 <= total < 1
     assert tuple(point.explicit_bounds) == semconv.HEALTH_CHECK_BUCKETS
