@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         "--pipeline-reports",
         type=int,
         default=None,
-        help="reports per pipeline round (default 40; 5 with --quick)",
+        help="reports per pipeline round (default 100; 5 with --quick)",
     )
     parser.add_argument(
         "--scale-reports",
