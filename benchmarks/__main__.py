@@ -2,7 +2,7 @@
 raw figures): Micro, Pipeline and Scale, in that order.
 
 python -m benchmarks [--rounds N] [--quick] [--out results] [--only micro,pipeline,scale]
-                     [--pipeline-reports N] [--scale-reports N]
+                     [--pipeline-rounds N] [--pipeline-reports N] [--scale-reports N]
 """
 
 from __future__ import annotations
@@ -37,10 +37,16 @@ def main(argv: list[str] | None = None) -> int:
         "--only", type=_sections, default=list(SECTIONS), help="comma list of sections to run"
     )
     parser.add_argument(
+        "--pipeline-rounds",
+        type=int,
+        default=None,
+        help="rounds of the pipeline (default 4 x --rounds: short rounds pair up better)",
+    )
+    parser.add_argument(
         "--pipeline-reports",
         type=int,
         default=None,
-        help="reports per pipeline round (default 100; 5 with --quick)",
+        help="reports per pipeline round (default 20; 5 with --quick)",
     )
     parser.add_argument(
         "--scale-reports",
@@ -60,7 +66,9 @@ def main(argv: list[str] | None = None) -> int:
         if section == "micro":
             results += micro.run(rounds, args.quick)
         elif section == "pipeline":
-            results += pipeline.run(rounds, args.quick, reports=args.pipeline_reports)
+            results += pipeline.run(
+                args.pipeline_rounds or 4 * rounds, args.quick, reports=args.pipeline_reports
+            )
         else:
             results += scale.run(rounds, args.quick, reports=args.scale_reports)
         sys.stderr.write(f"benchmarks: {section} took {time.monotonic() - section_started:.0f} s\n")

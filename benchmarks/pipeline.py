@@ -170,7 +170,7 @@ class _Worker:
 def run(
     rounds: int, quick: bool, reports: int | None = None, steps: int = 1000
 ) -> list[CaseResult]:
-    per_round = reports or (5 if quick else 100)
+    per_round = reports or (5 if quick else 20)
     server = _Peer(list(_SERVER))
     receiver = _Peer(list(_RECEIVER))
     workers: dict[str, _Worker] = {}

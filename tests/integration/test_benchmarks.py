@@ -19,6 +19,7 @@ CASES = {
         "counter + histogram (metrics only)",
         "queue enqueue + process",
         "converter run",
+        "a report's converter run + queue, after its XML and JSON work",
         "one log record with correlation fields",
         "httpx GET to 127.0.0.1 (keep-alive)",
         "httpx request hook alone (no network)",
@@ -83,7 +84,7 @@ def test_the_quick_run_writes_every_case_with_interleaved_samples(tmp_path: Path
     }
     [overhead] = [c for c in cpu["comparisons"] if c["goal"] is not None]
     assert overhead["kind"] == "overhead"
-    assert len(overhead["per_round"]) == 3
+    assert len(overhead["per_round"]) == 12  # 4 short pipeline rounds per round
 
     scrape = cases["/metrics scrape, 5,000 series"]
     assert scrape["extra"]["series_prometheus_client"] == 5000
