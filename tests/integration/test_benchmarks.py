@@ -19,7 +19,7 @@ CASES = {
         "counter + histogram (metrics only)",
         "queue enqueue + process",
         "converter run",
-        "a report's converter run + queue, after its XML and JSON work",
+        "a report's converter run + queue, right after its XML and JSON work",
         "one log record with correlation fields",
         "httpx GET to 127.0.0.1 (keep-alive)",
         "httpx request hook alone (no network)",
