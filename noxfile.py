@@ -58,6 +58,6 @@ def docs(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmarks: medians and ratios against a baseline measured in the same run."""
+    """Benchmarks (Micro, Pipeline, Scale): results/results.md and results/results.json."""
     install(session, "-e", ".[test,bench]")
     session.run("python", "-m", "benchmarks", *session.posargs)

@@ -1,35 +1,79 @@
-"""Run every benchmark and write results/results.md and results/results.json.
+"""Run the benchmarks and write results/results.md (the tables) and results/results.json (the
+raw figures): Micro, Pipeline and Scale, in that order.
 
-python -m benchmarks [--rounds N] [--quick] [--out results]
+python -m benchmarks [--rounds N] [--quick] [--out results] [--only micro,pipeline,scale]
+                     [--pipeline-rounds N] [--pipeline-reports N] [--scale-reports N]
 """
 
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
+import time
 from pathlib import Path
 
-from benchmarks import bench_core, bench_instrumentation, bench_logging, bench_system
-from benchmarks._harness import write_results
+from benchmarks import micro, pipeline, scale
+from benchmarks._harness import SECTIONS, CaseResult, environment, write_results
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks")
-    parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--quick", action="store_true", help="few rounds, for a smoke test")
-    parser.add_argument("--out", type=Path, default=Path("results"))
-    args = parser.parse_args()
-    rounds = 3 if args.quick else args.rounds
-    results = bench_core.run(rounds=rounds, quick=args.quick)
-    results += bench_logging.run(rounds=rounds, quick=args.quick)
-    results += bench_system.run(rounds=rounds, quick=args.quick)
-    results += bench_instrumentation.run(rounds=rounds, quick=args.quick)
-    table = write_results(
-        results,
-        args.out,
-        {"python": platform.python_version(), "rounds": rounds, "machine": platform.machine()},
+def _sections(text: str) -> list[str]:
+    chosen = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = sorted(set(chosen) - set(SECTIONS))
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown section {', '.join(unknown)}; choose from {', '.join(SECTIONS)}"
+        )
+    return chosen
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--rounds", type=int, default=15, help="interleaved rounds per case")
+    parser.add_argument(
+        "--quick", action="store_true", help="3 rounds and small counts: a smoke test"
     )
+    parser.add_argument("--out", type=Path, default=Path("results"), help="folder of the results")
+    parser.add_argument(
+        "--only", type=_sections, default=list(SECTIONS), help="comma list of sections to run"
+    )
+    parser.add_argument(
+        "--pipeline-rounds",
+        type=int,
+        default=None,
+        help="rounds of the pipeline (default 4 x --rounds: short rounds pair up better)",
+    )
+    parser.add_argument(
+        "--pipeline-reports",
+        type=int,
+        default=None,
+        help="reports per pipeline round (default 20; 5 with --quick)",
+    )
+    parser.add_argument(
+        "--scale-reports",
+        type=int,
+        default=None,
+        help="reports of the memory case (default 100,000; 2,000 with --quick)",
+    )
+    args = parser.parse_args(argv)
+    rounds = 3 if args.quick else args.rounds
+    meta = environment(rounds, args.quick)
+    results: list[CaseResult] = []
+    started = time.monotonic()
+    for section in SECTIONS:
+        if section not in args.only:
+            continue
+        section_started = time.monotonic()
+        if section == "micro":
+            results += micro.run(rounds, args.quick)
+        elif section == "pipeline":
+            results += pipeline.run(
+                args.pipeline_rounds or 4 * rounds, args.quick, reports=args.pipeline_reports
+            )
+        else:
+            results += scale.run(rounds, args.quick, reports=args.scale_reports)
+        sys.stderr.write(f"benchmarks: {section} took {time.monotonic() - section_started:.0f} s\n")
+    meta["duration_s"] = round(time.monotonic() - started, 1)
+    table = write_results(results, args.out, meta)
     sys.stdout.write(table.read_text())
     return 0
 

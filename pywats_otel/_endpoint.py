@@ -98,6 +98,9 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = 10
     protocol_version = "HTTP/1.1"
     server_version = "pywats-otel"
+    # Headers and body go out in two writes; with Nagle's algorithm the body waits for the
+    # scraper's delayed ACK (40 ms on Linux) on a kept-alive connection.
+    disable_nagle_algorithm = True
 
     def do_GET(self) -> None:
         self._answer(head=False)
@@ -333,13 +336,21 @@ class _ServedRegistry:
 
     def collect(self) -> Iterator[Metric]:
         families: dict[str, list[Metric]] = {}
+        # Names whose samples may repeat: a family yielded again (the reader adds a later
+        # collection's samples to the family object it yielded before) or several families
+        # of one name. Only those pay for merging; a scrape after a scrape has none.
+        repeated: set[str] = set()
         for collected in self._registry.collect():
-            seen = families.setdefault(collected.name, [])
-            # The reader yields the same family object again as it adds later collections.
+            name = collected.name
+            seen = families.get(name)
+            if seen is None:
+                families[name] = [collected]
+                continue
+            repeated.add(name)
             if not any(family is collected for family in seen):
                 seen.append(collected)
         for name, found in families.items():
-            metric = _merged(found)
+            metric = _merged(found) if name in repeated else found[0]
             new_name = semconv.PROMETHEUS_RENAMES.get(name)
             if new_name is not None and metric.type in ("gauge", "unknown"):
                 metric = _renamed(metric, new_name)

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from opentelemetry import context as otel_context
 
 from pywats_otel import health
 from pywats_otel.testing import reset_telemetry
@@ -27,7 +28,11 @@ def clean_telemetry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     factory = logging.getLogRecordFactory()
     reset_telemetry()
     health._registry.clear()
+    # Each test starts in an empty OpenTelemetry context; what it attached and left (as
+    # correlation_id_factory() does on purpose) goes with it.
+    token = otel_context.attach(otel_context.Context())
     yield
+    otel_context.detach(token)
     reset_telemetry()
     health._registry.clear()
     root.handlers[:] = handlers

@@ -31,14 +31,24 @@ class _Step:
 
 
 class TestFileWriter:
-    """Writes one file per call into ``inbox``, rotating through the formats."""
+    """Writes one file per call into ``inbox``, rotating through ``formats``."""
 
     def __init__(
-        self, inbox: Path, *, failure_rate: float, steps: int, seed: int | None = None
+        self,
+        inbox: Path,
+        *,
+        failure_rate: float,
+        steps: int,
+        seed: int | None = None,
+        formats: tuple[str, ...] = FORMATS,
     ) -> None:
+        unknown = sorted(set(formats) - set(FORMATS))
+        if not formats or unknown:
+            raise ValueError(f"formats must be some of {', '.join(FORMATS)}, not {formats!r}")
         self.inbox = inbox
         self.failure_rate = failure_rate
         self.steps = steps
+        self.formats = formats
         # Test data, not secrets: a seeded generator makes a run repeatable.
         self._random = random.Random(seed)  # noqa: S311
         self._count = 0
@@ -57,7 +67,7 @@ class TestFileWriter:
 
     def write(self) -> Path:
         self._count += 1
-        kind = FORMATS[self._count % len(FORMATS)]
+        kind = self.formats[self._count % len(self.formats)]
         serial = f"SN{self._random.randrange(10**7):07d}"
         broken = self._random.random() < self.failure_rate
         steps = self._steps()

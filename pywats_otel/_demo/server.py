@@ -101,6 +101,9 @@ class FakeWATSServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes; with Nagle's algorithm the body would wait
+            # for the client's delayed ACK, 40 ms on Linux, on every keep-alive request.
+            disable_nagle_algorithm = True
 
             def do_GET(self) -> None:
                 if self.path == "/api/health":

@@ -161,3 +161,28 @@ def test_shutdown_closes_the_port(telemetry: Any) -> None:
     assert telemetry.shutdown(timeout_s=2) is True
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_answers_go_out_without_waiting_for_the_scrapers_ack(
+    telemetry: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The connection that serves a request has Nagle's algorithm off (TCP_NODELAY).
+
+    Headers and body leave in two writes: with Nagle's algorithm the body would wait for the
+    scraper's delayed ACK, 40 ms per request on a kept-alive connection.
+    """
+    from pywats_otel import _endpoint
+
+    seen: list[int] = []
+    setup = _endpoint._Handler.setup
+
+    def recording_setup(handler: Any) -> None:
+        setup(handler)
+        seen.append(handler.connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+    monkeypatch.setattr(_endpoint._Handler, "setup", recording_setup)
+    status, _, body = get(telemetry.metrics_url)
+    assert status == 200
+    assert b"target_info" in body
+    assert len(seen) == 1
+    assert seen[0] != 0

@@ -215,3 +215,40 @@ def test_metrics_collected_outside_a_scrape_are_served_once_with_the_newest_valu
     assert lines[0].endswith(" 3.0")
     assert text.count("# HELP pywats_queue_enqueued_total") == 1
     assert served.samples == sum(1 for line in text.splitlines() if not line.startswith("#"))
+
+
+def test_two_families_of_one_name_are_served_as_one_with_every_sample() -> None:
+    """One metric name from two scopes with different descriptions is one family at /metrics.
+
+    The Prometheus reader makes a family per name, description and unit; Prometheus wants a
+    name once. Samples of both scopes stay, told apart by otel_scope_name.
+    """
+    from opentelemetry.exporter.prometheus import PrometheusMetricReader
+    from opentelemetry.sdk.metrics import MeterProvider
+    from prometheus_client.exposition import generate_latest
+
+    from pywats_otel._endpoint import _ServedRegistry
+
+    registry = CollectorRegistry()
+    provider = MeterProvider(
+        metric_readers=[PrometheusMetricReader(registry=registry)], shutdown_on_exit=False
+    )
+    first = provider.get_meter("station").create_counter("pywats.queue.enqueued", description="a")
+    second = provider.get_meter("plugin").create_counter("pywats.queue.enqueued", description="b")
+    first.add(1, {"pywats.queue.name": "reports"})
+    second.add(2, {"pywats.queue.name": "reports"})
+    served = _ServedRegistry(registry)
+    text = generate_latest(served).decode()  # type: ignore[arg-type]
+    again = generate_latest(_ServedRegistry(registry)).decode()  # type: ignore[arg-type]
+    provider.shutdown()
+    lines = sorted(line for line in text.splitlines() if line.startswith("pywats_queue_enq"))
+    assert text.count("# HELP pywats_queue_enqueued_total") == 1
+    assert len(lines) == 2
+    assert 'otel_scope_name="plugin"' in lines[0]
+    assert lines[0].endswith(" 2.0")
+    assert 'otel_scope_name="station"' in lines[1]
+    assert lines[1].endswith(" 1.0")
+    # A scrape after a scrape serves the same samples.
+    assert sorted(line for line in again.splitlines() if line.startswith("pywats_queue_enq")) == (
+        lines
+    )
