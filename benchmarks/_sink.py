@@ -9,9 +9,11 @@ which 100,000 reports would turn into gigabytes.)
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import threading
 from concurrent import futures
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -21,6 +23,22 @@ _SERVICES = (
     "opentelemetry.proto.collector.metrics.v1.MetricsService",
     "opentelemetry.proto.collector.logs.v1.LogsService",
 )
+
+
+def start() -> tuple[subprocess.Popen[str], str]:
+    """Start the sink in a process of its own; (the process, its OTLP/gRPC endpoint).
+
+    Close its stdin to stop it; it then prints the counts as JSON on stdout.
+    """
+    sink = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks._sink"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert sink.stdout is not None
+    return sink, sink.stdout.readline().strip()
 
 
 def main() -> None:

@@ -37,7 +37,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import metrics, propagate, trace
 from opentelemetry.trace import SpanKind
 
-from benchmarks import _setups
+from benchmarks import _setups, _sink
 from benchmarks._harness import (
     CaseResult,
     Comparison,
@@ -879,17 +879,10 @@ def otlp_export(rounds: int, batches: int, path: str) -> CaseResult:
     from pywats_otel._pipeline import CountingSpanExporter, ExportStats
 
     spans = _pipeline_spans(512, path)
-    sink = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks._sink"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=Path(__file__).resolve().parents[1],
-    )
+    sink, endpoint = _sink.start()
     try:
         assert sink.stdout is not None
         assert sink.stdin is not None
-        endpoint = sink.stdout.readline().strip()
         stock = OTLPSpanExporter(endpoint=endpoint, insecure=True)
         wrapped = CountingSpanExporter(
             OTLPSpanExporter(endpoint=endpoint, insecure=True),

@@ -17,9 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from benchmarks import _setups, micro
-
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks import _setups, _sink, micro
 
 
 @contextmanager
@@ -59,16 +57,9 @@ def _export_target() -> Iterator[Callable[[], object]]:
         path = str(Path(folder) / "000001-SN0000001.xml")
         Path(path).write_text("<TestRun/>\n")
         spans = micro._pipeline_spans(512, path)
-    sink = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks._sink"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
+    sink, endpoint = _sink.start()
     try:
-        assert sink.stdout is not None
-        exporter = OTLPSpanExporter(endpoint=sink.stdout.readline().strip(), insecure=True)
+        exporter = OTLPSpanExporter(endpoint=endpoint, insecure=True)
         yield lambda: exporter.export(spans)
         exporter.shutdown()
     finally:

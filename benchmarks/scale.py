@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks import _setups
+from benchmarks import _setups, _sink
 from benchmarks._harness import (
     CaseResult,
     Check,
@@ -258,17 +258,10 @@ def _rss_worker(variant: str, reports: int, otlp: str) -> dict[str, Any]:
 
 def memory(quick: bool, reports: int | None) -> CaseResult:
     count = reports or (2_000 if quick else 100_000)
-    sink = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks._sink"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
+    sink, otlp = _sink.start()
     try:
         assert sink.stdout is not None
         assert sink.stdin is not None
-        otlp = sink.stdout.readline().strip()
         figures = {}
         for variant in (RSS_NONE, RSS_OURS):
             out = run_python(
