@@ -49,7 +49,7 @@ def typecheck(session: nox.Session) -> None:
 def docs(session: nox.Session) -> None:
     """Build the docs with warnings as errors, after checking generated tables are current."""
     install(session, "-e", ".[docs,test]")
-    session.run("python", "-m", "pywats_otel._docs", "--check")
+    session.run("python", "-m", "pywats_otel._tools.docs", "--check")
     session.run("pytest", "-q", "tests/unit/test_docs.py")
     session.run(
         "mkdocs", "build", "--strict", "--site-dir", os.path.join(session.create_tmp(), "site")

@@ -20,8 +20,9 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from pywats_otel import _exporters, init_telemetry, semconv
-from pywats_otel._telemetry import Telemetry
+from pywats_otel import init_telemetry, semconv
+from pywats_otel._config import exporters as _exporters
+from pywats_otel._pipeline.telemetry import Telemetry
 from pywats_otel.exporters import ExporterSpec
 from pywats_otel.testing import reset_telemetry
 

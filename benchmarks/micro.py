@@ -48,8 +48,9 @@ from benchmarks._harness import (
     rotations,
     run_python,
 )
-from pywats_otel import _support, converter, correlation, queue, semconv
-from pywats_otel._demo import files
+from pywats_otel import converter, correlation, queue, semconv
+from pywats_otel._base.otel import create_instrument
+from pywats_otel._tools.demo import files
 
 SECTION = "micro"
 
@@ -107,8 +108,8 @@ def _vs_bare(case: CaseResult, *, diagnose: bool = True) -> None:
 
 
 def _span_and_metrics(tracer: trace.Tracer, meter: metrics.Meter) -> Operation:
-    counter = _support.counter(meter, semconv.CONVERTER_EXECUTIONS)
-    histogram = _support.histogram(meter, semconv.CONVERTER_DURATION)
+    counter = create_instrument(meter, semconv.CONVERTER_EXECUTIONS)
+    histogram = create_instrument(meter, semconv.CONVERTER_DURATION)
     attributes: dict[str, Any] = {
         semconv.CONVERTER_NAME: "csv",
         semconv.CONVERTER_STATUS: "success",
@@ -124,8 +125,8 @@ def _span_and_metrics(tracer: trace.Tracer, meter: metrics.Meter) -> Operation:
 
 
 def _metrics_only(meter: metrics.Meter) -> Operation:
-    counter = _support.counter(meter, semconv.CONVERTER_EXECUTIONS)
-    histogram = _support.histogram(meter, semconv.CONVERTER_DURATION)
+    counter = create_instrument(meter, semconv.CONVERTER_EXECUTIONS)
+    histogram = create_instrument(meter, semconv.CONVERTER_DURATION)
     attributes = {semconv.CONVERTER_NAME: "csv", semconv.CONVERTER_STATUS: "success"}
 
     def operation() -> None:
@@ -202,10 +203,10 @@ def _queue_plain() -> None:
 
 def _queue_by_hand(tracer: trace.Tracer, meter: metrics.Meter) -> Operation:
     """What queue.enqueue + queue.process record, written directly against the SDK."""
-    enqueued = _support.counter(meter, semconv.QUEUE_ENQUEUED)
-    processed = _support.counter(meter, semconv.QUEUE_PROCESSED)
-    processing = _support.histogram(meter, semconv.QUEUE_PROCESSING_DURATION)
-    wait = _support.histogram(meter, semconv.QUEUE_WAIT_DURATION)
+    enqueued = create_instrument(meter, semconv.QUEUE_ENQUEUED)
+    processed = create_instrument(meter, semconv.QUEUE_PROCESSED)
+    processing = create_instrument(meter, semconv.QUEUE_PROCESSING_DURATION)
+    wait = create_instrument(meter, semconv.QUEUE_WAIT_DURATION)
     base = {
         semconv.MESSAGING_SYSTEM: "pywats",
         semconv.MESSAGING_DESTINATION_NAME: "reports",
@@ -282,8 +283,8 @@ def _queue_api() -> None:
 
 
 def _converter_by_hand(tracer: trace.Tracer, meter: metrics.Meter, path: str) -> Operation:
-    executions = _support.counter(meter, semconv.CONVERTER_EXECUTIONS)
-    duration = _support.histogram(meter, semconv.CONVERTER_DURATION)
+    executions = create_instrument(meter, semconv.CONVERTER_EXECUTIONS)
+    duration = create_instrument(meter, semconv.CONVERTER_DURATION)
     metric_attributes = {semconv.CONVERTER_NAME: "csv", semconv.CONVERTER_STATUS: "success"}
 
     def operation() -> None:
@@ -394,7 +395,7 @@ def report_cold(bare: _setups.BareSDK, rounds: int, ops: int, xml: Path) -> Case
     them between two telemetry calls, which then cost more. Only the telemetry calls are timed
     here, each right after a report's parse and JSON dump (not timed).
     """
-    from pywats_otel._demo.converters import parse_xml
+    from pywats_otel._tools.demo.converters import parse_xml
 
     path = str(xml)
     plain_converter = _converter_plain(path)
@@ -606,7 +607,7 @@ def httpx_requests(
             return undo
 
         def pywats_otel() -> Callable[[], None]:
-            undo = adapter.turn_on(ours.telemetry)
+            undo = adapter.turn_on(ours.telemetry.settings)
             assert undo is not None
             return undo
 
@@ -876,7 +877,7 @@ def otlp_export(rounds: int, batches: int, path: str) -> CaseResult:
     from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
-    from pywats_otel._pipeline import CountingSpanExporter, ExportStats
+    from pywats_otel._pipeline.export import CountingSpanExporter, ExportStats
 
     spans = _pipeline_spans(512, path)
     sink, endpoint = _sink.start()

@@ -2,9 +2,9 @@
 wall time per report without telemetry and with pywats_otel, as a percentage.
 
 Each report is a tester XML file of ``steps`` test steps (about 84 kB for 1,000) that the demo's
-converter parses (``pywats_otel._demo.converters.convert``), the demo's ``DiskQueue`` stores as
-JSON with the telemetry carrier, and an httpx client uploads (keep-alive) to the demo's fake
-WATS server, one report after the other.
+converter parses (``pywats_otel._tools.demo.converters.convert``), the demo's ``DiskQueue``
+stores as JSON with the telemetry carrier, and an httpx client uploads (keep-alive) to the
+demo's fake WATS server, one report after the other.
 
 Every variant is a station process of its own, started once and kept warm; the controller asks
 each in turn, in rotating order, for one round of ``reports`` reports, so the variants
@@ -99,7 +99,7 @@ class _Peer:
 _SERVER = (
     "-c",
     "import sys\n"
-    "from pywats_otel._demo.server import FakeWATSServer\n"
+    "from pywats_otel._tools.demo.server import FakeWATSServer\n"
     "server = FakeWATSServer()\n"
     "print(server.url, flush=True)\n"
     "sys.stdin.read()\n"
@@ -349,8 +349,8 @@ class _Station:
     def __init__(self, variant: str, server: str, otlp: str, reports: int, steps: int) -> None:
         import httpx
 
-        from pywats_otel._demo.files import TestFileWriter
-        from pywats_otel._demo.station import DiskQueue
+        from pywats_otel._tools.demo.files import TestFileWriter
+        from pywats_otel._tools.demo.station import DiskQueue
 
         self.variant = variant
         self.instrumented = variant != REMOVED
@@ -388,7 +388,7 @@ class _Station:
     # the path, with and without the instrumentation
 
     def _convert(self, path: Path) -> None:
-        from pywats_otel._demo.converters import convert, parse_xml
+        from pywats_otel._tools.demo.converters import convert, parse_xml
 
         if self.instrumented:
             result = convert(path, self.queue.put)

@@ -464,7 +464,7 @@ def system_collection(rounds: int, ops: int) -> CaseResult:
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
-    from pywats_otel import system_metrics
+    from pywats_otel.instrumentation import system as system_metrics
 
     def provider() -> tuple[MeterProvider, InMemoryMetricReader]:
         reader = InMemoryMetricReader()

@@ -1,5 +1,5 @@
 """``python -m pywats_otel`` is the ``pywats-otel`` command."""
 
-from pywats_otel.cli import main
+from pywats_otel._tools.cli import main
 
 raise SystemExit(main())

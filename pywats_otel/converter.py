@@ -21,22 +21,30 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import functools
-import inspect
 import os
 import time
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar, Token
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, Literal, TypeVar
 
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
-from opentelemetry.trace import INVALID_SPAN, Span, Status, StatusCode
+from opentelemetry.trace import INVALID_SPAN, Span
 
 from pywats_otel import semconv
-from pywats_otel._bootstrap import get_telemetry
-from pywats_otel._otel import PerMeterProvider, tracer
-from pywats_otel._support import counter, histogram, safe_int, safe_str, warn_once
+from pywats_otel._base import state
+from pywats_otel._base.otel import PerMeterProvider, create_instrument, tracer
+from pywats_otel._base.ratelimit import warn_once
+from pywats_otel._base.scope import (
+    NameCache,
+    final_value,
+    mark_failed,
+    normalise,
+    record_exception,
+    reset_quietly,
+    traced_calls,
+)
+from pywats_otel._base.values import safe_int, safe_str
 
 __all__ = ["ConversionStatus", "Run", "conversion", "current_run", "traced_converter"]
 
@@ -49,8 +57,8 @@ _STATUSES = frozenset(semconv.CONVERTER_STATUSES)
 
 class _Instruments:
     def __init__(self, meter: metrics.Meter) -> None:
-        self.executions = counter(meter, semconv.CONVERTER_EXECUTIONS)
-        self.duration = histogram(meter, semconv.CONVERTER_DURATION)
+        self.executions = create_instrument(meter, semconv.CONVERTER_EXECUTIONS)
+        self.duration = create_instrument(meter, semconv.CONVERTER_DURATION)
 
 
 _instruments = PerMeterProvider(_Instruments)
@@ -70,28 +78,12 @@ class _Names:
         }
 
 
-_MAX_NAMES = 256
-_names_cache: dict[object, _Names] = {}
-
-
-def _names(converter_name: object) -> _Names:
-    try:
-        return _names_cache[converter_name]
-    except (KeyError, TypeError):
-        pass
-    names = _Names(safe_str(converter_name) or "unknown")
-    try:
-        if len(_names_cache) >= _MAX_NAMES:
-            _names_cache.clear()
-        _names_cache[converter_name] = names
-    except TypeError:  # an unhashable name: used, not cached
-        pass
-    return names
+_names = NameCache(_Names).get
 
 
 def _record_path() -> bool:
-    telemetry = get_telemetry()
-    return telemetry is not None and telemetry.settings.converter_record_path
+    settings = state.settings()
+    return settings is not None and settings.converter_record_path
 
 
 def _add_file_attributes(attributes: dict[str, Any], source: object) -> None:
@@ -111,17 +103,6 @@ def _add_file_attributes(attributes: dict[str, Any], source: object) -> None:
         attributes[semconv.CONVERTER_FILE_SIZE] = os.stat(path).st_size
     if _record_path():
         attributes[semconv.CONVERTER_FILE_PATH] = os.path.abspath(path)
-
-
-def _normalise(value: object) -> str | None:
-    """A status given as text or an Enum (pyWATS's ConversionStatus) as a known status."""
-    if isinstance(value, enum.Enum):
-        value = value.value if isinstance(value.value, str) else value.name
-    if isinstance(value, str):
-        lowered = value.lower()
-        if lowered in _STATUSES:
-            return lowered
-    return None
 
 
 def _from_result(result: object) -> tuple[object, object]:
@@ -156,7 +137,7 @@ class Run:
         explicit = self._status
         if explicit is None:
             return "success"
-        return _normalise(explicit) or str(explicit)
+        return normalise(explicit, _STATUSES) or str(explicit)
 
     @status.setter
     def status(self, value: ConversionStatus | str) -> None:
@@ -172,35 +153,18 @@ def current_run() -> Run | None:
     return _current_run.get()
 
 
-def _final_status(explicit: object, result_status: object, exc: BaseException | None) -> str:
-    for given in (explicit, result_status):
-        if given is None:
-            continue
-        status = _normalise(given)
-        if status is not None:
-            return status
-        warn_once(
-            ("converter-status", safe_str(given)),
-            "pywats_otel: unknown converter status %r (known: %s); counted as failed",
-            given,
-            ", ".join(semconv.CONVERTER_STATUSES),
-        )
-        return "failed"
-    return "success" if exc is None else "failed"
-
-
 class _Conversion:
     """The context manager of :func:`conversion`."""
 
     __slots__ = (
         "_converter",
         "_names",
-        "_result",
         "_run",
         "_run_token",
         "_source",
         "_started",
         "_token",
+        "result",
     )
 
     def __init__(self, converter_name: object, source: object) -> None:
@@ -210,7 +174,8 @@ class _Conversion:
         self._run: Run | None = None
         self._token: Token[otel_context.Context] | None = None
         self._run_token: Token[Run | None] | None = None
-        self._result: object = None
+        #: What the decorated converter returned (its status and records are read from it).
+        self.result: object = None
         self._started = 0.0
 
     def __enter__(self) -> Run:
@@ -237,24 +202,26 @@ class _Conversion:
         elapsed = time.perf_counter() - self._started
         span = run.span
         # A token of another context cannot be reset; the span must end all the same.
-        try:
-            if self._run_token is not None:
-                _current_run.reset(self._run_token)
-        except (ValueError, RuntimeError):
-            pass
+        reset_quietly(_current_run, self._run_token)
         if self._token is not None:
             otel_context.detach(self._token)  # logs, never raises, on a foreign token
         try:
             result_status: object = None
             records: object = run.records
-            if exc is None and self._result is not None:
-                result_status, result_records = _from_result(self._result)
+            if exc is None and self.result is not None:
+                result_status, result_records = _from_result(self.result)
                 if records is None:
                     records = result_records
             if run._status is None and result_status is None:
                 status = "success" if exc is None else "failed"
             else:
-                status = _final_status(run._status, result_status, exc)
+                status = final_value(
+                    (run._status, result_status),
+                    exc,
+                    _STATUSES,
+                    "converter status",
+                    semconv.CONVERTER_STATUSES,
+                )
             if records is not None and type(records) is not int:
                 records = safe_int(records)
             attributes: dict[str, Any] = {semconv.CONVERTER_STATUS: status}
@@ -262,16 +229,9 @@ class _Conversion:
                 attributes[semconv.CONVERTER_RECORDS] = records
             span.set_attributes(attributes)
             if exc is not None:
-                error_type = type(exc).__qualname__
-                span.set_attribute(semconv.ERROR_TYPE, error_type)
-                span.record_exception(exc)
-                message = safe_str(exc)
-                span.set_status(
-                    Status(StatusCode.ERROR, f"{error_type}: {message}" if message else error_type)
-                )
+                record_exception(span, exc)
             elif status == "failed":
-                span.set_attribute(semconv.ERROR_TYPE, "_OTHER")
-                span.set_status(Status(StatusCode.ERROR, "status failed"))
+                mark_failed(span, "status failed")
             metric_attributes = names.statuses[status]
             instruments = _instruments.get()
             instruments.executions.add(1, metric_attributes)
@@ -326,27 +286,10 @@ def traced_converter(
             )
             return None
 
+    def scope_for(args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Conversion:
+        return _Conversion(converter_name, source_of(args, kwargs))
+
     def decorate(function: F) -> F:
-        if inspect.iscoroutinefunction(function):
-
-            @functools.wraps(function)
-            async def run_async(*args: Any, **kwargs: Any) -> Any:
-                scope = _Conversion(converter_name, source_of(args, kwargs))
-                with scope:
-                    result = await function(*args, **kwargs)
-                    scope._result = result
-                return result
-
-            return cast(F, run_async)
-
-        @functools.wraps(function)
-        def run(*args: Any, **kwargs: Any) -> Any:
-            scope = _Conversion(converter_name, source_of(args, kwargs))
-            with scope:
-                result = function(*args, **kwargs)
-                scope._result = result
-            return result
-
-        return cast(F, run)
+        return traced_calls(function, scope_for)
 
     return decorate

@@ -10,7 +10,6 @@ import contextlib
 import json
 import logging
 import re
-import threading
 import time
 from collections.abc import Mapping, MutableMapping
 from contextvars import Token
@@ -23,9 +22,11 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode
 from opentelemetry.util.types import Attributes
 
-from pywats_otel import _bootstrap, _otel, semconv
-from pywats_otel._settings import TelemetrySettings
-from pywats_otel._trace_ids import (
+from pywats_otel import semconv
+from pywats_otel._base import otel as _otel
+from pywats_otel._base import state
+from pywats_otel._base.ratelimit import warn_once
+from pywats_otel._base.trace_ids import (
     WANTED_TRACE_ID_KEY,
     CorrelationIdGenerator,
     WantedTraceId,
@@ -41,18 +42,16 @@ __all__ = [
     "CorrelationIdGenerator",
     "JsonFormatter",
     "add_correlation_fields",
+    "add_log_fields",
     "correlation_id_factory",
     "correlation_scope",
     "current_correlation_id",
     "header_name",
 ]
 
-_logger = logging.getLogger("pywats_otel")
-
 #: The attributes every log record gets: trace_id, span_id, correlation_id, trace_flags.
 LOG_FIELDS = semconv.LOG_FIELDS
 
-_DEFAULT_HEADER: str = TelemetrySettings.model_fields["correlation_header"].default
 _HEX32 = re.compile("[0-9a-fA-F]{32}")
 # Incoming header values are untrusted: an attribute keeps a bounded prefix.
 _INCOMING_LIMIT = 128
@@ -71,23 +70,17 @@ def current_correlation_id() -> str:
 def header_name() -> str:
     """The correlation header's name: the ``correlation_header`` setting of the running
     telemetry, or ``X-Correlation-ID`` before ``init_telemetry()``."""
-    telemetry = _bootstrap.get_telemetry()
-    return telemetry.settings.correlation_header if telemetry is not None else _DEFAULT_HEADER
+    return state.correlation_header()
 
 
 # -- failures of our own ----------------------------------------------------------------------
 
-_warned: set[str] = set()
-_warned_lock = threading.Lock()
-
 
 def _warn_once(what: str) -> None:
-    """Log a failure of pywats_otel's own code once per process, with its traceback."""
-    with _warned_lock:
-        if what in _warned:
-            return
-        _warned.add(what)
-    _logger.warning("pywats_otel: %s failed; going on without it", what, exc_info=True)
+    """Log a failure of pywats_otel's own code, with its traceback, at most once a minute."""
+    warn_once(
+        ("correlation", what), "pywats_otel: %s failed; going on without it", what, exc_info=True
+    )
 
 
 # -- the fields of a log record ---------------------------------------------------------------
@@ -122,8 +115,11 @@ def _ids() -> tuple[str, str, str]:
     return ids
 
 
-def _add_fields(record: logging.LogRecord) -> None:
-    """Set the LOG_FIELDS of ``record`` from the active span (``""`` outside one)."""
+def add_log_fields(record: logging.LogRecord) -> None:
+    """Set the LOG_FIELDS of ``record`` from the active span (``""`` outside one).
+
+    What CorrelationFilter and the ``logging`` instrumentation's record factory do to a record.
+    """
     trace_id, span_id, flags = _ids()
     fields = record.__dict__
     fields[_TRACE_ID] = trace_id
@@ -157,7 +153,7 @@ class CorrelationFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if semconv.LOG_CORRELATION_ID not in record.__dict__:
-            _add_fields(record)
+            add_log_fields(record)
         return True
 
 
@@ -297,9 +293,9 @@ class JsonFormatter(logging.Formatter):
     def _service(self) -> str:
         if self._service_name is not None:
             return self._service_name
-        telemetry = _bootstrap.get_telemetry()
-        if telemetry is not None:
-            return telemetry.settings.service_name
+        settings = state.settings()
+        if settings is not None:
+            return settings.service_name
         # A program with its own SDK set-up: its resource's name.
         resource = getattr(trace.get_tracer_provider(), "resource", None)
         name = resource.attributes.get(semconv.SERVICE_NAME) if resource is not None else None

@@ -11,6 +11,6 @@ works in ``PYWATS_OTEL_TRACES_EXPORTER=myexporter``.
 
 from __future__ import annotations
 
-from pywats_otel._exporters import ENTRY_POINT_GROUP, ExporterContext, ExporterSpec
+from pywats_otel._config.exporters import ENTRY_POINT_GROUP, ExporterContext, ExporterSpec
 
 __all__ = ["ENTRY_POINT_GROUP", "ExporterContext", "ExporterSpec"]

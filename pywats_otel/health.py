@@ -30,26 +30,32 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any, Literal
 
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from pywats_otel import semconv
-from pywats_otel._otel import PerMeterProvider
-from pywats_otel._pipeline import scrub
-from pywats_otel._ratelimit import LimitedLogger
+from pywats_otel._base.otel import PerMeterProvider, create_instrument
+from pywats_otel._base.ratelimit import warn_once
+from pywats_otel._base.redact import scrub
+from pywats_otel._base.timefmt import iso
+from pywats_otel._version import __version__
 
 __all__ = [
+    "HEALTH_PATHS",
     "CheckResult",
     "CheckStatus",
+    "HealthRegistry",
     "HealthReport",
+    "ServiceInfo",
     "check_health",
+    "default_registry",
     "fail",
+    "http_response",
     "last_report",
     "ok",
     "register_check",
@@ -58,17 +64,12 @@ __all__ = [
 ]
 
 _logger = logging.getLogger("pywats_otel")
-_limited = LimitedLogger(_logger)
 
 Status = Literal["ok", "warn", "fail", "timeout"]
 Overall = Literal["ok", "degraded", "unhealthy"]
 STATUSES: tuple[Status, ...] = ("ok", "warn", "fail", "timeout")
 _MESSAGE_LIMIT = 300
 DEFAULT_CACHE_S = 1.0
-
-
-def _iso(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat(timespec="milliseconds")
 
 
 # -- what a check returns -------------------------------------------------------------------
@@ -142,7 +143,7 @@ class CheckStatus:
             "critical": self.critical,
             "duration_s": round(self.duration_s, 6),
             "message": self.message,
-            "last_change": _iso(self.last_change),
+            "last_change": iso(self.last_change),
         }
 
 
@@ -291,6 +292,12 @@ class HealthRegistry:
         inline: bool = False,
         log_changes: bool = True,
     ) -> None:
+        """Register (or replace) check ``name``; see :func:`register_check`.
+
+        ``inline`` runs the check in the caller's thread without a timeout: for checks that
+        only read memory (pywats_otel's exporter checks). ``log_changes`` logs each change of
+        its status (off where another part logs the same failures already).
+        """
         if not isinstance(name, str) or not name.strip():
             raise ValueError("a health check needs a non-empty name")
         if not callable(function):
@@ -313,6 +320,7 @@ class HealthRegistry:
             self._generation += 1
 
     def unregister(self, name: str) -> bool:
+        """Remove check ``name``; False when there was none."""
         with self._lock:
             removed = self._checks.pop(name, None) is not None
             self._changes.pop(name, None)
@@ -381,7 +389,7 @@ class HealthRegistry:
             try:
                 self.report()
             except Exception:  # noqa: BLE001 - a background refresh must never raise
-                _limited.warning("refresh", "pywats_otel: health checks failed", exc_info=True)
+                warn_once(("health", "refresh"), "pywats_otel: health checks failed", exc_info=True)
             finally:
                 self._refreshing.clear()
 
@@ -543,6 +551,13 @@ class HealthRegistry:
 _registry = HealthRegistry()
 
 
+def default_registry() -> HealthRegistry:
+    """The process-wide registry that ``register_check()``, ``/health`` and the
+    ``pywats.health.check.*`` metrics use; its instruments exist once this has been called."""
+    _instruments.get()
+    return _registry
+
+
 def register_check(
     name: str,
     fn: Callable[[], object] | Callable[[], Awaitable[object]],
@@ -608,21 +623,9 @@ class _Instruments:
 
 
 def _build(meter: Meter) -> _Instruments:
-    duration = semconv.metric_info(semconv.HEALTH_CHECK_DURATION)
-    status = semconv.metric_info(semconv.HEALTH_CHECK_STATUS)
     return _Instruments(
-        duration=meter.create_histogram(
-            duration.name,
-            unit=duration.unit,
-            description=duration.description,
-            explicit_bucket_boundaries_advisory=list(duration.buckets or ()),
-        ),
-        status=meter.create_observable_gauge(
-            status.name,
-            callbacks=[_observe_status],
-            unit=status.unit,
-            description=status.description,
-        ),
+        duration=create_instrument(meter, semconv.HEALTH_CHECK_DURATION),
+        status=create_instrument(meter, semconv.HEALTH_CHECK_STATUS, _observe_status),
     )
 
 
@@ -635,4 +638,63 @@ def _record_duration(name: str, status: Status, duration: float) -> None:
             duration, {semconv.HEALTH_CHECK_NAME: name, semconv.HEALTH_STATUS: status}
         )
     except Exception:  # noqa: BLE001 - a metric must never break a health check
-        _limited.warning("duration", "pywats_otel: recording a health check failed", exc_info=True)
+        warn_once(
+            ("health", "duration"), "pywats_otel: recording a health check failed", exc_info=True
+        )
+
+
+# -- the HTTP answers -----------------------------------------------------------------------
+
+#: The paths the endpoint answers from here.
+HEALTH_PATHS = ("/health", "/health/live", "/health/ready")
+
+
+@dataclass(frozen=True)
+class ServiceInfo:
+    """Who answers /health: the service's name and version, and when it started (Unix time)."""
+
+    name: str
+    version: str | None
+    started_at: float
+
+
+def http_response(
+    path: str,
+    *,
+    service: ServiceInfo | None = None,
+    exporters: Callable[[], Mapping[str, Any]] | None = None,
+    max_age_s: float | None = None,
+) -> tuple[int, dict[str, Any]]:
+    """The answer to ``/health``, ``/health/live`` or ``/health/ready``: (HTTP status, JSON).
+
+    /health/live answers without running checks. /health/ready is 503 when a critical check
+    fails or times out, naming the reason. /health carries everything (the service, each
+    check, and ``exporters()``, the pipeline's status per signal); it is 503 too when the
+    station is unhealthy, so a plain HTTP monitor sees it. Checks run at most every
+    ``max_age_s`` (the cache), whatever the number of callers.
+    """
+    if path == "/health/live":
+        return 200, {"status": "ok"}
+    report = check_health(max_age_s=max_age_s)
+    code = 200 if report.ready else 503
+    if path == "/health/ready":
+        body: dict[str, Any] = {"status": report.status}
+        if not report.ready:
+            body["reason"] = report.reason
+            body["failing"] = [
+                check.name for check in report.checks if check.failing and check.critical
+            ]
+        return code, body
+    started_at = service.started_at if service is not None else time.time()
+    return code, {
+        "status": report.status,
+        "service": {
+            "name": service.name if service is not None else None,
+            "version": service.version if service is not None else None,
+        },
+        "pywats_otel_version": __version__,
+        "start_time": iso(started_at, "seconds"),
+        "uptime_s": round(time.time() - started_at, 3),
+        "checks": report.as_dict()["checks"],
+        "exporters": dict(exporters()) if exporters is not None else {},
+    }

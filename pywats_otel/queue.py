@@ -21,9 +21,6 @@ gives a new root span, odd attribute values are dropped, user exceptions pass un
 from __future__ import annotations
 
 import asyncio
-import enum
-import functools
-import inspect
 import math
 import queue as _stdlib_queue
 import sys
@@ -33,22 +30,25 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from contextvars import ContextVar, Token
-from typing import Any, Generic, Literal, TypeVar, cast
+from typing import Any, Generic, Literal, TypeVar
 
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, propagate, trace
-from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import INVALID_SPAN, Span, SpanKind
 
 from pywats_otel import semconv
-from pywats_otel._otel import PerMeterProvider, tracer
-from pywats_otel._support import (
-    counter,
-    histogram,
-    observable_gauge,
-    safe_int,
-    safe_str,
-    warn_once,
+from pywats_otel._base.otel import PerMeterProvider, create_instrument, tracer
+from pywats_otel._base.ratelimit import warn_once
+from pywats_otel._base.scope import (
+    NameCache,
+    final_value,
+    mark_failed,
+    normalise,
+    record_exception,
+    reset_quietly,
+    traced_calls,
 )
+from pywats_otel._base.values import safe_int, safe_str
 
 __all__ = [
     "AsyncTracedQueue",
@@ -80,11 +80,11 @@ _SEND = semconv.MESSAGING_OPERATION_SEND
 
 class _Instruments:
     def __init__(self, meter: metrics.Meter) -> None:
-        self.enqueued = counter(meter, semconv.QUEUE_ENQUEUED)
-        self.processed = counter(meter, semconv.QUEUE_PROCESSED)
-        self.processing_duration = histogram(meter, semconv.QUEUE_PROCESSING_DURATION)
-        self.wait_duration = histogram(meter, semconv.QUEUE_WAIT_DURATION)
-        self.depth = observable_gauge(meter, semconv.QUEUE_DEPTH, _observe_depth)
+        self.enqueued = create_instrument(meter, semconv.QUEUE_ENQUEUED)
+        self.processed = create_instrument(meter, semconv.QUEUE_PROCESSED)
+        self.processing_duration = create_instrument(meter, semconv.QUEUE_PROCESSING_DURATION)
+        self.wait_duration = create_instrument(meter, semconv.QUEUE_WAIT_DURATION)
+        self.depth = create_instrument(meter, semconv.QUEUE_DEPTH, _observe_depth)
 
 
 _instruments = PerMeterProvider(_Instruments)
@@ -119,24 +119,7 @@ class _Names:
         }
 
 
-_MAX_NAMES = 256
-_names_cache: dict[object, _Names] = {}
-
-
-def _names(queue_name: object) -> _Names:
-    try:
-        return _names_cache[queue_name]
-    except (KeyError, TypeError):
-        pass
-    text = safe_str(queue_name) or "unknown"
-    names = _Names(text)
-    try:
-        if len(_names_cache) >= _MAX_NAMES:
-            _names_cache.clear()
-        _names_cache[queue_name] = names
-    except TypeError:  # an unhashable name: used, not cached
-        pass
-    return names
+_names = NameCache(_Names).get
 
 
 # -- the carrier ----------------------------------------------------------------------------
@@ -208,14 +191,6 @@ def _read_carrier(carrier: object) -> tuple[otel_context.Context, float | None]:
     return parent, enqueued_at
 
 
-def _record_failure(span: Span, exc: BaseException) -> None:
-    error_type = type(exc).__qualname__
-    span.set_attribute(semconv.ERROR_TYPE, error_type)
-    span.record_exception(exc)
-    message = safe_str(exc)
-    span.set_status(Status(StatusCode.ERROR, f"{error_type}: {message}" if message else error_type))
-
-
 def _message_id(item_id: object) -> str | None:
     return None if item_id is None else safe_str(item_id)
 
@@ -266,7 +241,7 @@ class _Enqueue:
             if exc is None:
                 _instruments.get().enqueued.add(1, names.metric)
             else:
-                _record_failure(span, exc)
+                record_exception(span, exc)
             span.end()
         except Exception:
             warn_once("queue-enqueue", "pywats_otel: queue telemetry failed", exc_info=True)
@@ -308,7 +283,7 @@ class Work:
         explicit = self._outcome
         if explicit is None:
             return "success"
-        return _known_outcome(explicit) or str(explicit)
+        return normalise(explicit, _OUTCOMES) or str(explicit)
 
     @outcome.setter
     def outcome(self, value: Outcome | str) -> None:
@@ -323,32 +298,6 @@ _current_work: ContextVar[Work | None] = ContextVar("pywats_otel_queue_work", de
 def current_work() -> Work | None:
     """The :class:`Work` of the innermost ``process`` block or decorated call, if any."""
     return _current_work.get()
-
-
-def _known_outcome(value: object) -> str | None:
-    """``value`` (text or an Enum) as one of the known outcomes, else None."""
-    if isinstance(value, enum.Enum):
-        value = value.value
-    if isinstance(value, str):
-        lowered = value.lower()
-        if lowered in _OUTCOMES:
-            return lowered
-    return None
-
-
-def _final_outcome(explicit: object, exc: BaseException | None) -> str:
-    if explicit is None:
-        return "success" if exc is None else "failed"
-    known = _known_outcome(explicit)
-    if known is not None:
-        return known
-    warn_once(
-        ("queue-outcome", safe_str(explicit)),
-        "pywats_otel: unknown queue outcome %r (known: %s); counted as failed",
-        explicit,
-        ", ".join(semconv.QUEUE_OUTCOMES),
-    )
-    return "failed"
 
 
 class _Consumer:
@@ -403,22 +352,19 @@ class _Consumer:
         span, names = self.span, self._names
         if detach:
             # A token of another context cannot be reset; the span must end all the same.
-            try:
-                if self._work_token is not None:
-                    _current_work.reset(self._work_token)
-            except (ValueError, RuntimeError):
-                pass
+            reset_quietly(_current_work, self._work_token)
             if self._token is not None:
                 otel_context.detach(self._token)  # logs, never raises, on a foreign token
         self._token = self._work_token = None
         try:
-            outcome = _final_outcome(explicit, exc)
+            outcome = final_value(
+                (explicit,), exc, _OUTCOMES, "queue outcome", semconv.QUEUE_OUTCOMES
+            )
             span.set_attribute(semconv.QUEUE_OUTCOME, outcome)
             if exc is not None:
-                _record_failure(span, exc)
+                record_exception(span, exc)
             elif outcome == "failed":
-                span.set_attribute(semconv.ERROR_TYPE, "_OTHER")
-                span.set_status(Status(StatusCode.ERROR, "outcome failed"))
+                mark_failed(span, "outcome failed")
             attributes = names.outcomes[outcome]
             instruments = self._instruments
             instruments.processed.add(1, attributes)
@@ -430,7 +376,7 @@ class _Consumer:
 class _Process:
     """The context manager (and decorator) that :func:`process` returns."""
 
-    __slots__ = ("_attempt", "_carrier", "_consumer", "_item_id", "_queue_name")
+    __slots__ = ("_attempt", "_carrier", "_consumer", "_item_id", "_queue_name", "result")
 
     def __init__(self, queue_name: object, carrier: object, item_id: object, attempt: object):
         self._queue_name = queue_name
@@ -438,6 +384,8 @@ class _Process:
         self._item_id = item_id
         self._attempt = attempt
         self._consumer: _Consumer | None = None
+        #: What a decorated call returned (unused: the outcome comes from the Work).
+        self.result: object = None
 
     def __enter__(self) -> Work:
         try:
@@ -467,21 +415,10 @@ class _Process:
         """
         arguments = (self._queue_name, self._carrier, self._item_id, self._attempt)
 
-        if inspect.iscoroutinefunction(function):
+        def scope_for(args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Process:
+            return _Process(*_per_call(arguments, args, kwargs))
 
-            @functools.wraps(function)
-            async def run_async(*args: Any, **kwargs: Any) -> Any:
-                with _Process(*_per_call(arguments, args, kwargs)):
-                    return await function(*args, **kwargs)
-
-            return cast(F, run_async)
-
-        @functools.wraps(function)
-        def run(*args: Any, **kwargs: Any) -> Any:
-            with _Process(*_per_call(arguments, args, kwargs)):
-                return function(*args, **kwargs)
-
-        return cast(F, run)
+        return traced_calls(function, scope_for)
 
 
 def _per_call(
@@ -657,19 +594,13 @@ class _Tracking:
         return True
 
 
-class TracedQueue(Generic[T]):
-    """A ``queue.Queue`` whose items carry their trace: ``put`` is a ``send`` span, ``get``
-    starts the ``process`` span (current until ``task_done()`` or the next ``get`` in the same
-    thread), and the queue reports its depth (``pending``, ``in_progress``).
+class _TracedQueueBase(Generic[T]):
+    """What the sync and async queues share: the name, the tracking of works, the depth."""
 
-    ``task_done(outcome=None)`` ends the work as ``success``, or ``failed`` when called while
-    an exception is being handled (in an ``except`` or ``finally`` block), unless ``outcome``
-    says otherwise.
-    """
+    _queue: _stdlib_queue.Queue[_Envelope[T]] | asyncio.Queue[_Envelope[T]]
 
-    def __init__(self, maxsize: int = 0, *, name: str = "queue") -> None:
+    def __init__(self, name: str) -> None:
         self.name = name
-        self._queue: _stdlib_queue.Queue[_Envelope[T]] = _stdlib_queue.Queue(maxsize)
         self._tracking = _Tracking(name)
         self._unregister = _register_depth(("queue", id(self)), name, _depth_of(self))
         weakref.finalize(self, self._unregister)
@@ -680,6 +611,40 @@ class TracedQueue(Generic[T]):
 
     def _depth(self) -> dict[str, int]:
         return {"pending": self._queue.qsize(), "in_progress": self._tracking.in_progress()}
+
+    def _received(self, envelope: _Envelope[T]) -> T:
+        self._tracking.begin(envelope)
+        return envelope.item
+
+    def task_done(self, outcome: Outcome | None = None) -> None:
+        self._tracking.end(outcome)
+        self._queue.task_done()
+
+    def qsize(self) -> int:
+        return self._queue.qsize()
+
+    def empty(self) -> bool:
+        return self._queue.empty()
+
+    def full(self) -> bool:
+        return self._queue.full()
+
+
+class TracedQueue(_TracedQueueBase[T]):
+    """A ``queue.Queue`` whose items carry their trace: ``put`` is a ``send`` span, ``get``
+    starts the ``process`` span (current until ``task_done()`` or the next ``get`` in the same
+    thread), and the queue reports its depth (``pending``, ``in_progress``).
+
+    ``task_done(outcome=None)`` ends the work as ``success``, or ``failed`` when called while
+    an exception is being handled (in an ``except`` or ``finally`` block), unless ``outcome``
+    says otherwise.
+    """
+
+    _queue: _stdlib_queue.Queue[_Envelope[T]]
+
+    def __init__(self, maxsize: int = 0, *, name: str = "queue") -> None:
+        self._queue = _stdlib_queue.Queue(maxsize)
+        super().__init__(name)
 
     def put(
         self, item: T, block: bool = True, timeout: float | None = None, *, item_id: object = None
@@ -692,50 +657,27 @@ class TracedQueue(Generic[T]):
         self.put(item, block=False, item_id=item_id)
 
     def get(self, block: bool = True, timeout: float | None = None) -> T:
-        envelope = self._queue.get(block, timeout)
-        self._tracking.begin(envelope)
-        return envelope.item
+        return self._received(self._queue.get(block, timeout))
 
     def get_nowait(self) -> T:
         return self.get(block=False)
 
-    def task_done(self, outcome: Outcome | None = None) -> None:
-        self._tracking.end(outcome)
-        self._queue.task_done()
-
     def join(self) -> None:
         self._queue.join()
 
-    def qsize(self) -> int:
-        return self._queue.qsize()
 
-    def empty(self) -> bool:
-        return self._queue.empty()
-
-    def full(self) -> bool:
-        return self._queue.full()
-
-
-class AsyncTracedQueue(Generic[T]):
+class AsyncTracedQueue(_TracedQueueBase[T]):
     """An ``asyncio.Queue`` whose items carry their trace, as :class:`TracedQueue` does.
 
     Await ``get()`` directly in the consuming task (not through ``wait_for``), so the
     ``process`` span becomes that task's current span.
     """
 
+    _queue: asyncio.Queue[_Envelope[T]]
+
     def __init__(self, maxsize: int = 0, *, name: str = "queue") -> None:
-        self.name = name
-        self._queue: asyncio.Queue[_Envelope[T]] = asyncio.Queue(maxsize)
-        self._tracking = _Tracking(name)
-        self._unregister = _register_depth(("queue", id(self)), name, _depth_of(self))
-        weakref.finalize(self, self._unregister)
-
-    @property
-    def maxsize(self) -> int:
-        return self._queue.maxsize
-
-    def _depth(self) -> dict[str, int]:
-        return {"pending": self._queue.qsize(), "in_progress": self._tracking.in_progress()}
+        self._queue = asyncio.Queue(maxsize)
+        super().__init__(name)
 
     async def put(self, item: T, *, item_id: object = None) -> None:
         carrier: dict[str, str] = {}
@@ -748,33 +690,16 @@ class AsyncTracedQueue(Generic[T]):
             self._queue.put_nowait(_Envelope(item, carrier, item_id))
 
     async def get(self) -> T:
-        envelope = await self._queue.get()
-        self._tracking.begin(envelope)
-        return envelope.item
+        return self._received(await self._queue.get())
 
     def get_nowait(self) -> T:
-        envelope = self._queue.get_nowait()
-        self._tracking.begin(envelope)
-        return envelope.item
-
-    def task_done(self, outcome: Outcome | None = None) -> None:
-        self._tracking.end(outcome)
-        self._queue.task_done()
+        return self._received(self._queue.get_nowait())
 
     async def join(self) -> None:
         await self._queue.join()
 
-    def qsize(self) -> int:
-        return self._queue.qsize()
 
-    def empty(self) -> bool:
-        return self._queue.empty()
-
-    def full(self) -> bool:
-        return self._queue.full()
-
-
-def _depth_of(owner: TracedQueue[Any] | AsyncTracedQueue[Any]) -> DepthCallback:
+def _depth_of(owner: _TracedQueueBase[Any]) -> DepthCallback:
     """A depth callback that does not keep its queue alive."""
     reference = weakref.ref(owner)
 

@@ -71,6 +71,12 @@ CONVERTER_STATUSES = ("success", "failed", "skipped", "suspended", "rejected")
 
 CARRIER_ENQUEUED_AT = "pywats.enqueued_at"
 
+# -- HTTP headers -------------------------------------------------------------------------
+
+#: The default of the correlation_header setting: the header beside traceparent that carries
+#: the correlation ID (the trace ID).
+DEFAULT_CORRELATION_HEADER = "X-Correlation-ID"
+
 EXCEPTION_TYPE = "exception.type"
 EXCEPTION_MESSAGE = "exception.message"
 EXCEPTION_STACKTRACE = "exception.stacktrace"

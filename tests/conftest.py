@@ -15,6 +15,7 @@ import pytest
 from opentelemetry import context as otel_context
 
 from pywats_otel import health
+from pywats_otel._base.ratelimit import reset_warnings
 from pywats_otel.testing import reset_telemetry
 
 
@@ -27,14 +28,15 @@ def clean_telemetry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     handlers, level = list(root.handlers), root.level
     factory = logging.getLogRecordFactory()
     reset_telemetry()
-    health._registry.clear()
+    reset_warnings()
+    health.default_registry().clear()
     # Each test starts in an empty OpenTelemetry context; what it attached and left (as
     # correlation_id_factory() does on purpose) goes with it.
     token = otel_context.attach(otel_context.Context())
     yield
     otel_context.detach(token)
     reset_telemetry()
-    health._registry.clear()
+    health.default_registry().clear()
     root.handlers[:] = handlers
     root.setLevel(level)
     # A test that failed half-way must not leave its record factory to the next tests.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pywats_otel._support import warn_once
+from pywats_otel._base.ratelimit import warn_once
 
 if TYPE_CHECKING:
     import httpx

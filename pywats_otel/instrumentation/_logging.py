@@ -17,10 +17,11 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from pywats_otel.correlation import _add_fields, _warn_once
+from pywats_otel._base.ratelimit import warn_once
+from pywats_otel.correlation import add_log_fields
 
 if TYPE_CHECKING:
-    from pywats_otel._telemetry import Telemetry
+    from pywats_otel._config.settings import TelemetrySettings
 
 __all__ = ["CorrelationRecordFactory", "turn_on"]
 
@@ -40,17 +41,22 @@ class CorrelationRecordFactory:
         record = self.previous(*args, **kwargs)
         if self.active:
             try:
-                _add_fields(record)
+                add_log_fields(record)
             except Exception:  # noqa: BLE001 - a record without the fields beats no record
-                _warn_once("adding correlation fields to a log record")
+                warn_once(
+                    "logging-record-factory",
+                    "pywats_otel: adding correlation fields to a log record failed; "
+                    "going on without it",
+                    exc_info=True,
+                )
         return record
 
 
-def turn_on(telemetry: Telemetry) -> Callable[[], None] | None:
+def turn_on(settings: TelemetrySettings) -> Callable[[], None] | None:
     # Both switches must be on: the instrumentation by name (so that
     # OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=logging works as it does for the contrib
     # instrumentors) and log_correlation, the setting made for exactly this.
-    if not telemetry.settings.log_correlation:
+    if not settings.log_correlation:
         return None
     factory = CorrelationRecordFactory(logging.getLogRecordFactory())
     logging.setLogRecordFactory(factory)

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 from opentelemetry.instrumentation.threading import ThreadingInstrumentor
 
 if TYPE_CHECKING:
-    from pywats_otel._telemetry import Telemetry
+    from pywats_otel._config.settings import TelemetrySettings
 
 
-def turn_on(telemetry: Telemetry) -> Callable[[], None] | None:
+def turn_on(settings: TelemetrySettings) -> Callable[[], None] | None:
     instrumentor = ThreadingInstrumentor()
     if instrumentor.is_instrumented_by_opentelemetry:
         return None  # somebody else did it; leave it to them to undo

@@ -8,14 +8,12 @@ transport. Undoing either restores httpx as it was.
 
 from __future__ import annotations
 
-import re
 import threading
 import weakref
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from timeit import default_timer
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote_plus
 
 import httpx
 import wrapt
@@ -23,16 +21,16 @@ from opentelemetry.instrumentation import _semconv
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor, RequestInfo
 from opentelemetry.instrumentation.utils import is_http_instrumentation_enabled, unwrap
 from opentelemetry.trace import Span
-from opentelemetry.util.http import PARAMS_TO_REDACT, remove_url_credentials
 
 from pywats_otel import semconv
-from pywats_otel._bootstrap import get_telemetry
-from pywats_otel._otel import PerMeterProvider
-from pywats_otel._support import warn_once
+from pywats_otel._base import state
+from pywats_otel._base.otel import PerMeterProvider
+from pywats_otel._base.ratelimit import warn_once
+from pywats_otel._base.redact import SENSITIVE_QUERY_KEYS, may_need_redaction, redact_url
 from pywats_otel.correlation import current_correlation_id
 
 if TYPE_CHECKING:
-    from pywats_otel._telemetry import Telemetry
+    from pywats_otel._config.settings import TelemetrySettings
 
 __all__ = [
     "SENSITIVE_QUERY_KEYS",
@@ -42,77 +40,16 @@ __all__ = [
     "uninstrument_client",
 ]
 
-_DEFAULT_HEADER = "X-Correlation-ID"
-_REDACTED = "REDACTED"
-
-#: Query keys whose values never reach a span: ours and the semantic conventions' list.
-SENSITIVE_QUERY_KEYS = frozenset(
-    key.lower()
-    for key in (
-        "token",
-        "api_key",
-        "apikey",
-        "password",
-        "secret",
-        "sig",
-        "signature",
-        *PARAMS_TO_REDACT,
-    )
-)
-# access_token, client_secret, x-goog-signature and the like.
-_SENSITIVE_SUFFIXES = ("_token", "-token", "_secret", "-secret", "_password", "-signature")
-
-
-def _is_sensitive(key: str) -> bool:
-    lowered = unquote_plus(key).lower()
-    return lowered in SENSITIVE_QUERY_KEYS or lowered.endswith(_SENSITIVE_SUFFIXES)
-
-
-# A quick test run on every request's query: most have no sensitive key, and only those that
-# may have one (or are percent-encoded, which the test cannot read) are redacted key by key.
-_MAYBE_SENSITIVE = re.compile(
-    rb"%|(?:token|secret|password|sig|apikey|api_key|"
-    + "|".join(re.escape(key.lower()) for key in PARAMS_TO_REDACT).encode()
-    + rb")[^&=]*=",
-    re.IGNORECASE,
-)
-
-
-def _may_be_sensitive(query: bytes) -> bool:
-    return bool(query) and _MAYBE_SENSITIVE.search(query) is not None
-
-
-def redact_url(url: str) -> str:
-    """``url`` without credentials (``REDACTED:REDACTED@``, as semconv says) and with the
-    values of sensitive query keys replaced by ``REDACTED``; other characters unchanged."""
-    url = remove_url_credentials(url)
-    base, question, rest = url.partition("?")
-    if not question:
-        return url
-    query, hash_sign, fragment = rest.partition("#")
-    pieces = query.split("&")
-    changed = False
-    for index, piece in enumerate(pieces):
-        key, equals, _ = piece.partition("=")
-        if equals and _is_sensitive(key):
-            pieces[index] = f"{key}={_REDACTED}"
-            changed = True
-    if not changed:
-        return url
-    return f"{base}?{'&'.join(pieces)}{hash_sign}{fragment}"
-
-
-def _correlation_header() -> str:
-    telemetry = get_telemetry()
-    return telemetry.settings.correlation_header if telemetry is not None else _DEFAULT_HEADER
-
 
 class _Hooks:
     """The request hooks given to the stock instrumentor (it calls them inside the CLIENT span,
     before it injects traceparent into a copy of the request's headers)."""
 
-    def __init__(self, url_keys: tuple[str, ...]) -> None:
+    def __init__(
+        self, url_keys: tuple[str, ...], header: str = semconv.DEFAULT_CORRELATION_HEADER
+    ) -> None:
         self._url_keys = url_keys
+        self._header = header
 
     def request(self, span: Span, request: RequestInfo) -> None:
         try:
@@ -120,14 +57,14 @@ class _Hooks:
             if headers is not None:
                 correlation_id = current_correlation_id()
                 if correlation_id:
-                    name = _correlation_header()
+                    name = self._header
                     # A value the caller set on purpose (an adopted ID) is kept.
                     if name not in headers:
                         headers[name] = correlation_id
             url = request.url
             if (
                 isinstance(url, httpx.URL)
-                and (url.userinfo or _may_be_sensitive(url.query))
+                and (url.userinfo or may_need_redaction(url.query))
                 and span.is_recording()
             ):
                 redacted = redact_url(str(url))
@@ -275,7 +212,7 @@ def _stable_http_semconv() -> Iterator[tuple[str, ...]]:
 _global_on = False
 
 
-def turn_on(telemetry: Telemetry) -> Callable[[], None] | None:
+def turn_on(settings: TelemetrySettings) -> Callable[[], None] | None:
     global _global_on  # noqa: PLW0603 - whether httpx's own transports are instrumented
     instrumentor = HTTPXClientInstrumentor()
     if instrumentor.is_instrumented_by_opentelemetry:
@@ -286,7 +223,7 @@ def turn_on(telemetry: Telemetry) -> Callable[[], None] | None:
         )
         return None
     with _stable_http_semconv() as url_keys:
-        hooks = _Hooks(url_keys)
+        hooks = _Hooks(url_keys, settings.correlation_header)
         instrumentor.instrument(request_hook=hooks.request, async_request_hook=hooks.async_request)
     if not instrumentor.is_instrumented_by_opentelemetry:
         # BaseInstrumentor logged why (an httpx version it does not support) and did nothing.
@@ -370,7 +307,7 @@ def instrument_client(client: httpx.Client | httpx.AsyncClient) -> None:
             snapshot += [_state(t, m) for t in transports if t is not None for m in _METHODS]
             try:
                 with _stable_http_semconv() as url_keys:
-                    hooks = _Hooks(url_keys)
+                    hooks = _Hooks(url_keys, state.correlation_header())
                     hook: Any = (
                         hooks.async_request
                         if isinstance(client, httpx.AsyncClient)

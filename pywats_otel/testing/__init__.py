@@ -32,15 +32,18 @@ from opentelemetry.sdk.metrics.export import (
     NumberDataPoint,
 )
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from typing_extensions import Unpack
 
-from pywats_otel import _bootstrap, _exporters
-from pywats_otel._exporters import ExporterSpec
+from pywats_otel._config import exporters as _exporters
+from pywats_otel._config.exporters import ExporterSpec
+from pywats_otel._config.kwargs import SettingsKwargs
+from pywats_otel._pipeline import bootstrap as _bootstrap
 
 if TYPE_CHECKING:
     from opentelemetry.sdk._logs import ReadableLogRecord
     from opentelemetry.sdk.trace import ReadableSpan
 
-    from pywats_otel._telemetry import Telemetry
+    from pywats_otel._pipeline.telemetry import Telemetry
 
 __all__ = ["CapturedTelemetry", "capture_telemetry", "reset_telemetry"]
 
@@ -139,7 +142,7 @@ class CapturedTelemetry:
 
 
 @contextmanager
-def capture_telemetry(**settings: Any) -> Iterator[CapturedTelemetry]:
+def capture_telemetry(**settings: Unpack[SettingsKwargs]) -> Iterator[CapturedTelemetry]:
     """Run ``init_telemetry(**settings)`` with in-memory exporters for every signal.
 
     Exporter settings default to ``memory`` only; the Prometheus endpoint stays off unless

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from pywats_otel._demo import server as demo_server
+from pywats_otel._tools.demo import server as demo_server
 
 
 def test_the_fake_server_answers_uploads_without_waiting_for_delayed_acks(

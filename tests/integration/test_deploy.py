@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from pywats_otel import semconv
-from pywats_otel._settings import load_settings
+from pywats_otel._config.loader import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -626,7 +626,7 @@ def test_a_real_scrape_of_the_demo_station_serves_every_queried_metric(tmp_path:
     from prometheus_client.parser import text_string_to_metric_families
 
     from pywats_otel import init_telemetry
-    from pywats_otel._demo.station import DemoOptions, Station
+    from pywats_otel._tools.demo.station import DemoOptions, Station
 
     station = Station(
         DemoOptions(duration_s=2.0, rate=20, failure_rate=0.4, seed=3, drain_s=3.0), tmp_path

@@ -171,7 +171,7 @@ def test_answers_go_out_without_waiting_for_the_scrapers_ack(
     Headers and body leave in two writes: with Nagle's algorithm the body would wait for the
     scraper's delayed ACK, 40 ms per request on a kept-alive connection.
     """
-    from pywats_otel import _endpoint
+    from pywats_otel._pipeline import endpoint as _endpoint
 
     seen: list[int] = []
     setup = _endpoint._Handler.setup

@@ -22,7 +22,8 @@ import pytest
 from opentelemetry import trace
 from prometheus_client.parser import text_string_to_metric_families
 
-from pywats_otel import health, init_telemetry, system_metrics
+from pywats_otel import health, init_telemetry
+from pywats_otel.instrumentation import system as system_metrics
 from pywats_otel.testing.otlp import OTLPReceiver, free_port
 
 USER, PASSWORD = "prometheus", "s3cret-scrape-password"

@@ -12,7 +12,7 @@ import pytest
 from opentelemetry import trace
 
 from pywats_otel import init_telemetry
-from pywats_otel._logs import TelemetryLogHandler
+from pywats_otel._pipeline.log_handler import TelemetryLogHandler
 from pywats_otel.testing.otlp import BlackHole, OTLPReceiver, free_port
 
 PROTOCOLS = ["grpc", "http/protobuf"]

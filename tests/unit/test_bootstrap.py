@@ -18,14 +18,15 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 import pywats_otel
 from pywats_otel import (
     TelemetryConfigError,
-    _bootstrap,
-    _exporters,
-    _pipeline,
     get_telemetry,
     init_telemetry,
     semconv,
 )
-from pywats_otel._settings import load_settings
+from pywats_otel._base.redact import set_secrets
+from pywats_otel._config import exporters as _exporters
+from pywats_otel._config.loader import load_settings
+from pywats_otel._pipeline import bootstrap as _bootstrap
+from pywats_otel._pipeline import export as _pipeline
 from pywats_otel.exporters import ExporterSpec
 from pywats_otel.testing import capture_telemetry
 
@@ -34,16 +35,21 @@ def test_public_api_is_small_and_sorted() -> None:
     """The package exports exactly the documented names, sorted."""
     assert pywats_otel.__all__ == sorted(pywats_otel.__all__)
     assert set(pywats_otel.__all__) == {
+        "SettingsKwargs",
         "Telemetry",
         "TelemetryConfigError",
         "TelemetrySettings",
         "__version__",
         "converter",
+        "correlation",
         "get_telemetry",
+        "health",
         "init_telemetry",
         "instrumentation",
         "queue",
+        "semconv",
         "shutdown_telemetry",
+        "testing",
     }
 
 
@@ -436,7 +442,9 @@ def test_otlp_arguments_convert_milliseconds_and_add_signal_paths() -> None:
 
 def test_endpoint_credentials_never_reach_descriptions() -> None:
     """A user:password in the endpoint URL is cut from what is logged and shown."""
-    assert _exporters.redact_url("https://u:pw@collector:4318/x") == "https://collector:4318/x"
+    assert _exporters.redact_url("https://u:pw@collector:4318/x") == (
+        "https://REDACTED:REDACTED@collector:4318/x"
+    )
 
 
 def test_atexit_hook_shuts_down_the_running_telemetry() -> None:
@@ -451,13 +459,13 @@ def test_atexit_hook_shuts_down_the_running_telemetry() -> None:
 
 def test_secrets_are_scrubbed_from_kept_error_messages() -> None:
     """A header value echoed in an exporter's error is replaced before it is kept or logged."""
-    _pipeline.set_secrets(["s3cr3t-token"])
+    set_secrets(["s3cr3t-token"])
     try:
         stats = _pipeline.ExportStats("traces", "otlp", "otlp grpc http://c:4317")
         stats.record_failure(1, "401 Unauthorized for token s3cr3t-token")
         assert stats.snapshot()["last_error"] == "401 Unauthorized for token ***"
     finally:
-        _pipeline.set_secrets([])
+        set_secrets([])
 
 
 def test_unexpected_start_up_failure_leaves_the_program_running(

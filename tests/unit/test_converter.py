@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 
-from pywats_otel import _support, converter, queue, semconv
+from pywats_otel import converter, queue, semconv
+from pywats_otel._base.ratelimit import reset_warnings
 from pywats_otel.testing import capture_telemetry
 
 CSV = "step,value,low,high\nvoltage,3.31,3.2,3.4\ncurrent,0.12,0.1,0.2\n"
@@ -48,7 +49,7 @@ def tester_file(tmp_path: Path) -> Path:
 
 @pytest.fixture(autouse=True)
 def fresh_warnings() -> None:
-    _support._reset_warnings()
+    reset_warnings()
 
 
 def test_conversion_span_carries_the_file_and_records(tester_file: Path) -> None:

@@ -373,7 +373,6 @@ def test_a_scope_whose_start_fails_yields_the_current_ids_and_runs_the_body(
         raise RuntimeError("bug")
 
     monkeypatch.setattr(correlation, "_plan", broken)
-    monkeypatch.setattr(correlation, "_warned", set())
     ran = []
     with capture_telemetry():
         for _ in range(3):

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pywats_otel._demo import files
-from pywats_otel._demo.converters import parse_xml
+from pywats_otel._tools.demo import files
+from pywats_otel._tools.demo.converters import parse_xml
 
 
 def test_the_writer_rotates_through_the_formats_it_is_given(tmp_path: Path) -> None:

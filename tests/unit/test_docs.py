@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pywats_otel import _docs, semconv
+from pywats_otel import semconv
+from pywats_otel._tools import docs as _docs
 from pywats_otel.testing import capture_telemetry
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,7 +32,7 @@ def test_generated_tables_are_current(page: str, block: str) -> None:
     """Each generated table in docs/ equals what its single declaration gives now."""
     text = (ROOT / "docs" / page).read_text()
     assert _between(text, block) == _docs.GENERATED[block](), (
-        "regenerate: python -m pywats_otel._docs --write"
+        "regenerate: python -m pywats_otel._tools.docs --write"
     )
 
 

@@ -15,8 +15,8 @@ from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
 from pywats_otel import TelemetryConfigError, cli
-from pywats_otel._endpoint import TelemetryEndpoint
-from pywats_otel._settings import load_settings
+from pywats_otel._config.loader import load_settings
+from pywats_otel._pipeline.endpoint import TelemetryEndpoint
 from pywats_otel.testing import capture_telemetry
 
 PASSWORD = "correct-horse-battery-staple"
@@ -195,7 +195,7 @@ def test_metrics_collected_outside_a_scrape_are_served_once_with_the_newest_valu
     from opentelemetry.sdk.metrics import MeterProvider
     from prometheus_client.exposition import generate_latest
 
-    from pywats_otel._endpoint import _ServedRegistry
+    from pywats_otel._pipeline.endpoint import _ServedRegistry
 
     registry = CollectorRegistry()
     provider = MeterProvider(
@@ -227,7 +227,7 @@ def test_two_families_of_one_name_are_served_as_one_with_every_sample() -> None:
     from opentelemetry.sdk.metrics import MeterProvider
     from prometheus_client.exposition import generate_latest
 
-    from pywats_otel._endpoint import _ServedRegistry
+    from pywats_otel._pipeline.endpoint import _ServedRegistry
 
     registry = CollectorRegistry()
     provider = MeterProvider(

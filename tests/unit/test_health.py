@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 from opentelemetry import trace
 
-from pywats_otel import __version__, _builtin_checks, health, semconv, system_metrics
+from pywats_otel import __version__, health, semconv
+from pywats_otel._pipeline import builtin_checks as _builtin_checks
+from pywats_otel.instrumentation import system as system_metrics
 from pywats_otel.testing import capture_telemetry
 
 DiskUsage = namedtuple("DiskUsage", "total used free percent")
@@ -287,7 +289,7 @@ def test_checks_registered_before_init_and_without_telemetry_work() -> None:
     assert code == 200
     assert body["checks"]["early"]["message"] == "registered before start-up"
     # The built-in checks leave with the telemetry that added them; the user's check stays.
-    assert health._registry.names() == ["early"]
+    assert health.default_registry().names() == ["early"]
     assert health.unregister_check("early") is True
     assert health.unregister_check("early") is False
 
@@ -336,7 +338,7 @@ def test_disk_check_of_a_missing_folder_measures_its_parent(tmp_path: Path) -> N
 
 def test_exporter_check_fails_while_exports_fail_and_recovers() -> None:
     """The exporter's check fails with the count and last error, and is ok after a success."""
-    from pywats_otel._pipeline import ExportStats
+    from pywats_otel._pipeline.export import ExportStats
 
     stats = ExportStats("traces", "otlp", "otlp grpc http://collector:4317")
     assert _builtin_checks.exporter_check(stats) == health.ok("no export yet")

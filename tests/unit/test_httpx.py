@@ -17,7 +17,8 @@ from opentelemetry.instrumentation import _semconv
 from opentelemetry.instrumentation.httpx import RequestInfo
 from opentelemetry.trace import SpanKind, StatusCode
 
-from pywats_otel import _support, init_telemetry, semconv
+from pywats_otel import init_telemetry, semconv
+from pywats_otel._base.ratelimit import reset_warnings
 from pywats_otel.instrumentation import httpx as adapter
 from pywats_otel.instrumentation import instrument_client, uninstrument_client
 from pywats_otel.testing import CapturedTelemetry, capture_telemetry
@@ -37,7 +38,7 @@ class Recorder:
 
 @pytest.fixture(autouse=True)
 def fresh_warnings() -> None:
-    _support._reset_warnings()
+    reset_warnings()
 
 
 @pytest.fixture

@@ -10,7 +10,8 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from pywats_otel import _exporters, health, semconv
+from pywats_otel import health, semconv
+from pywats_otel._config import exporters as _exporters
 from pywats_otel.exporters import ExporterSpec
 from pywats_otel.testing import capture_telemetry
 
@@ -102,13 +103,13 @@ def test_exporter_health_check_follows_the_exports(switchable: _Switchable) -> N
 
 def test_export_metrics_go_silent_after_shutdown(switchable: _Switchable) -> None:
     """After shutdown the pipeline instruments report nothing for the old handle."""
-    from pywats_otel import _pipeline_metrics
+    from pywats_otel._pipeline import self_metrics as _pipeline_metrics
 
     with capture_telemetry(traces_exporter="switchable", instrumentations="none") as captured:
         assert _pipeline_metrics._source is not None
         captured.telemetry.shutdown(timeout_s=2)
         assert _pipeline_metrics._source is None
-        assert health._registry.names() == []
+        assert health.default_registry().names() == []
 
 
 def test_every_new_metric_is_documented_with_a_description() -> None:

@@ -17,7 +17,8 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 
-from pywats_otel import _support, queue, semconv
+from pywats_otel import queue, semconv
+from pywats_otel._base.ratelimit import reset_warnings
 from pywats_otel.testing import CapturedTelemetry, capture_telemetry
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,7 +39,7 @@ def _by_name(captured: CapturedTelemetry) -> dict[str, Any]:
 @pytest.fixture(autouse=True)
 def fresh_state() -> None:
     """No warning logged yet and no depth callback left by another test."""
-    _support._reset_warnings()
+    reset_warnings()
     with queue._depth_lock:
         queue._depth_callbacks.clear()
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from pywats_otel import TelemetryConfigError
-from pywats_otel._settings import load_settings, setting_infos
+from pywats_otel._config.loader import load_settings
+from pywats_otel._config.settings import setting_infos
 
 
 def test_defaults_without_any_source() -> None:

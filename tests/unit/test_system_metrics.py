@@ -11,7 +11,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from pywats_otel import semconv, system_metrics
+from pywats_otel import semconv
+from pywats_otel.instrumentation import system as system_metrics
 from pywats_otel.testing import capture_telemetry
 
 DESIGN_NAMES = (
@@ -121,7 +122,7 @@ def test_paths_on_one_filesystem_give_one_series(tmp_path: Path) -> None:
 def test_undo_silences_the_callbacks() -> None:
     """After undo the instruments, which a MeterProvider cannot drop, report nothing."""
     with capture_telemetry(instrumentations="none") as captured:
-        undo = system_metrics.turn_on(captured.telemetry)
+        undo = system_metrics.turn_on(captured.telemetry.settings)
         assert captured.metric_points(semconv.PROCESS_MEMORY_USAGE) != []
         undo()
         assert captured.metric_points(semconv.PROCESS_MEMORY_USAGE) == []
@@ -145,9 +146,6 @@ def test_a_failing_reading_is_logged_once_and_the_others_go_on(
         raise psutil.AccessDenied(os.getpid())
 
     monkeypatch.setattr(system_metrics.SystemMetrics, "process_thread_count", denied)
-    monkeypatch.setattr(
-        system_metrics, "_limited", system_metrics.LimitedLogger(system_metrics._logger)
-    )
     with caplog.at_level(logging.WARNING), capture_telemetry(instrumentations="system") as captured:
         for _ in range(3):
             assert captured.metric_points(semconv.PROCESS_THREAD_COUNT) == []

@@ -13,15 +13,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pywats_otel import _exporters
-from pywats_otel._errors import TelemetryConfigError
-from pywats_otel._exporters import redact_url
-from pywats_otel.health import CheckResult, _instruments, _registry, fail, ok, warn
-from pywats_otel.system_metrics import measure_disk
+from pywats_otel._base.errors import TelemetryConfigError
+from pywats_otel._base.redact import redact_url
+from pywats_otel._config import exporters as _exporters
+from pywats_otel.health import CheckResult, default_registry, fail, ok, warn
+from pywats_otel.instrumentation.system import measure_disk
 
 if TYPE_CHECKING:
-    from pywats_otel._pipeline import ExportStats
-    from pywats_otel._telemetry import Telemetry
+    from pywats_otel._pipeline.export import ExportStats
+    from pywats_otel._pipeline.telemetry import Telemetry
 
 __all__ = ["disk_check", "exporter_check", "install", "url_check"]
 
@@ -124,10 +124,11 @@ def url_check(url: str, timeout_s: float) -> Callable[[], CheckResult]:
 def install(telemetry: Telemetry) -> Callable[[], None]:
     """Register the built-in checks of a started telemetry; the undo removes them again."""
     settings = telemetry.settings
+    registry = default_registry()
     names: list[str] = []
     for stats in telemetry.export_stats():
         name = f"export:{stats.signal}:{stats.exporter}"
-        _registry.register(
+        registry.register(
             name,
             lambda stats=stats: exporter_check(stats, telemetry),  # type: ignore[misc]
             critical=False,
@@ -137,7 +138,7 @@ def install(telemetry: Telemetry) -> Callable[[], None]:
         names.append(name)
     for path in settings.disk_paths:
         name = f"disk:{path}"
-        _registry.register(
+        registry.register(
             name,
             disk_check(path, settings.disk_warn_percent, settings.disk_fail_percent),
             critical=True,
@@ -146,7 +147,7 @@ def install(telemetry: Telemetry) -> Callable[[], None]:
         names.append(name)
     if settings.health_check_url:
         name = f"url:{redact_url(settings.health_check_url)}"
-        _registry.register(
+        registry.register(
             name,
             url_check(settings.health_check_url, settings.health_check_timeout_s),
             critical=False,
@@ -154,13 +155,12 @@ def install(telemetry: Telemetry) -> Callable[[], None]:
             timeout_s=settings.health_check_timeout_s + 1.0,
         )
         names.append(name)
-    previous_cache = _registry.cache_s
-    _registry.cache_s = settings.health_cache_s
-    _instruments.get()
+    previous_cache = registry.cache_s
+    registry.cache_s = settings.health_cache_s
 
     def undo() -> None:
         for name in names:
-            _registry.unregister(name)
-        _registry.cache_s = previous_cache
+            registry.unregister(name)
+        registry.cache_s = previous_cache
 
     return undo

@@ -11,9 +11,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from pywats_otel import health
+from pywats_otel._base.timefmt import iso
 from pywats_otel._version import __version__
 
 if TYPE_CHECKING:
@@ -22,21 +23,17 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
 
-    from pywats_otel._endpoint import TelemetryEndpoint
-    from pywats_otel._pipeline import (
+    from pywats_otel._config.settings import TelemetrySettings
+    from pywats_otel._pipeline.endpoint import TelemetryEndpoint
+    from pywats_otel._pipeline.export import (
         CountingBatchLogRecordProcessor,
         CountingBatchSpanProcessor,
         ExportStats,
     )
-    from pywats_otel._settings import TelemetrySettings
 
 __all__ = ["Telemetry"]
 
 _logger = logging.getLogger("pywats_otel")
-
-
-def _iso(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat(timespec="seconds")
 
 
 @dataclass
@@ -145,7 +142,7 @@ class Telemetry:
                 "environment": settings.environment,
             },
             "pywats_otel_version": __version__,
-            "started_at": _iso(self.started_at),
+            "started_at": iso(self.started_at, "seconds"),
         }
         if not settings.enabled:
             return result
@@ -158,15 +155,15 @@ class Telemetry:
                 "metrics_url": f"{endpoint.url}/metrics",
                 "error": endpoint.error,
                 "scrapes": endpoint.scrapes,
-                "last_scrape": _iso(endpoint.last_scrape) if endpoint.last_scrape else None,
+                "last_scrape": iso(endpoint.last_scrape, "seconds")
+                if endpoint.last_scrape
+                else None,
                 "tls": endpoint.tls,
                 "basic_auth": endpoint.basic_auth,
             }
         else:
             result["endpoint"] = None
         result["instrumentations"] = list(self.instrumentations)
-        from pywats_otel import health
-
         # The last report only: status() never runs a check (one could take seconds).
         report = health.last_report()
         result["health"] = None if report is None else report.as_dict()
@@ -186,36 +183,16 @@ class Telemetry:
         return result
 
     def health(self, path: str) -> tuple[int, dict[str, Any]]:
-        """The endpoint's answer to /health, /health/live and /health/ready: (status, JSON).
-
-        /health/live answers without running checks. /health/ready is 503 when a critical
-        check fails or times out, naming the reason. /health carries everything; it is 503 too
-        when the station is unhealthy, so a plain HTTP monitor sees it.
-        """
-        if path == "/health/live":
-            return 200, {"status": "ok"}
-        from pywats_otel import health
-
-        report = health.check_health(max_age_s=self.settings.health_cache_s)
-        code = 200 if report.ready else 503
-        if path == "/health/ready":
-            body: dict[str, Any] = {"status": report.status}
-            if not report.ready:
-                body["reason"] = report.reason
-                body["failing"] = [
-                    check.name for check in report.checks if check.failing and check.critical
-                ]
-            return code, body
+        """The endpoint's answer to a health path, (status, JSON): see ``health.http_response``."""
         settings = self.settings
-        return code, {
-            "status": report.status,
-            "service": {"name": settings.service_name, "version": settings.service_version},
-            "pywats_otel_version": __version__,
-            "start_time": _iso(self.started_at),
-            "uptime_s": round(time.time() - self.started_at, 3),
-            "checks": report.as_dict()["checks"],
-            "exporters": self._exporters() if settings.enabled else {},
-        }
+        return health.http_response(
+            path,
+            service=health.ServiceInfo(
+                settings.service_name, settings.service_version, self.started_at
+            ),
+            exporters=self._exporters if settings.enabled else dict,
+            max_age_s=settings.health_cache_s,
+        )
 
     # -- flush and shutdown
 

@@ -13,8 +13,8 @@ from typing import Any
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from pywats_otel import semconv
-from pywats_otel._otel import PerMeterProvider
-from pywats_otel._pipeline import ExportStats
+from pywats_otel._base.otel import PerMeterProvider, create_instrument
+from pywats_otel._pipeline.export import ExportStats
 
 __all__ = ["register"]
 
@@ -60,26 +60,10 @@ def _observe_last_success(options: CallbackOptions) -> Iterable[Observation]:
 
 
 def _build(meter: Meter) -> list[Any]:
-    def describe(name: str) -> dict[str, str]:
-        info = semconv.metric_info(name)
-        return {"unit": info.unit, "description": info.description}
-
     return [
-        meter.create_observable_counter(
-            semconv.OTEL_EXPORT_ITEMS,
-            callbacks=[_observe_items],
-            **describe(semconv.OTEL_EXPORT_ITEMS),
-        ),
-        meter.create_observable_counter(
-            semconv.OTEL_EXPORT_FAILURES,
-            callbacks=[_observe_failures],
-            **describe(semconv.OTEL_EXPORT_FAILURES),
-        ),
-        meter.create_observable_gauge(
-            semconv.OTEL_EXPORT_LAST_SUCCESS_TIME,
-            callbacks=[_observe_last_success],
-            **describe(semconv.OTEL_EXPORT_LAST_SUCCESS_TIME),
-        ),
+        create_instrument(meter, semconv.OTEL_EXPORT_ITEMS, _observe_items),
+        create_instrument(meter, semconv.OTEL_EXPORT_FAILURES, _observe_failures),
+        create_instrument(meter, semconv.OTEL_EXPORT_LAST_SUCCESS_TIME, _observe_last_success),
     ]
 
 

@@ -1,8 +1,8 @@
-"""Every setting of pywats_otel, declared once, and the loader that resolves them.
+"""Every setting of pywats_otel, declared once: type, variables, default, doc, accepted values.
 
-Precedence, highest first: keyword argument, ``PYWATS_OTEL_*`` variable, standard ``OTEL_*``
-variable, TOML config file, default. The loader remembers where each value came from, so that a
-refused value is reported with its source and ``pywats-otel check`` can show it.
+The docs' table, ``pywats-otel settings`` and the ``init_telemetry()`` keyword arguments
+(``SettingsKwargs``) all come from these declarations; ``loader.load_settings()`` resolves
+them. Each validator turns the text of an environment variable into the field's type.
 """
 
 from __future__ import annotations
@@ -11,36 +11,30 @@ import importlib.metadata
 import logging
 import os
 import re
-import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast
 from urllib.parse import unquote, urlsplit
 
+import annotated_types
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     PrivateAttr,
     SecretStr,
-    ValidationError,
     ValidationInfo,
     field_validator,
 )
 
-from pywats_otel._errors import SettingProblem, TelemetryConfigError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
+from pywats_otel import semconv
+from pywats_otel._config.exporters import available_exporters
 
 __all__ = [
     "SIGNALS",
     "SettingInfo",
     "TelemetrySettings",
-    "load_settings",
     "setting_infos",
 ]
 
@@ -60,7 +54,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 # An environment name that starts with "!" holds the inverse of the boolean setting
 # (OTEL_SDK_DISABLED=true means enabled=false).
-_INVERSE = "!"
+INVERSE_PREFIX = "!"
 _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _RESOURCE_KEY = re.compile(r"^[^\s,=]+$")
 
@@ -80,26 +74,42 @@ def _setting(
     *,
     env: tuple[str, ...],
     doc: str,
-    accepted: str,
+    accepted: str | None = None,
     default_doc: str | None = None,
     secret: bool = False,
     default_factory: Callable[[], Any] | None = None,
     validate_default: bool = False,
+    ge: float | None = None,
+    le: float | None = None,
+    unit: str | None = None,
+    accepted_note: str | None = None,
 ) -> Any:
     """Declare one setting.
+
+    ``ge`` and ``le`` bound a number (pydantic enforces them); the accepted-values text is then
+    derived from them, the field's type and ``unit`` (e.g. "an integer from 0 to 65535"), with
+    ``accepted_note`` appended. Otherwise ``accepted`` says it in words.
 
     ``validate_default`` runs the field's validators even when the setting is not given; the
     second setting of a pair (password after user name, key after certificate) uses it to check
     that both or neither are set, reading the first from the values validated before it.
     """
+    if (accepted is None) == (ge is None or le is None):
+        raise TypeError("a setting declares either accepted= or both ge= and le=")
     extra: dict[str, Any] = {
         "pywats_env": list(env),
         "pywats_accepted": accepted,
+        "pywats_unit": unit,
+        "pywats_accepted_note": accepted_note,
         "pywats_default_doc": default_doc,
         "pywats_secret": secret,
     }
     # Passed only when set: Field's typed overloads tell validate_default=True apart.
     options: dict[str, Any] = {"validate_default": True} if validate_default else {}
+    if ge is not None:
+        options["ge"] = ge
+    if le is not None:
+        options["le"] = le
     if default_factory is not None:
         return Field(
             default_factory=default_factory, description=doc, json_schema_extra=extra, **options
@@ -192,7 +202,9 @@ class TelemetrySettings(BaseModel):
         10000,
         env=("PYWATS_OTEL_OTLP_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"),
         doc="Deadline of one export, retries included, in milliseconds (the OTLP spec's unit).",
-        accepted="an integer from 1 to 600000 (milliseconds)",
+        ge=1,
+        le=600_000,
+        unit="milliseconds",
         default_doc="10000",
     )
     otlp_compression: Literal["none", "gzip"] = _setting(
@@ -225,7 +237,8 @@ class TelemetrySettings(BaseModel):
         9090,
         env=("PYWATS_OTEL_PROMETHEUS_PORT", "OTEL_EXPORTER_PROMETHEUS_PORT"),
         doc="Port of the /metrics and /health endpoint; 0 picks a free port.",
-        accepted="an integer from 0 to 65535",
+        ge=0,
+        le=65535,
         default_doc="9090",
     )
     endpoint_username: str | None = _setting(
@@ -266,21 +279,26 @@ class TelemetrySettings(BaseModel):
     sampler_arg: float | None = _setting(
         env=("PYWATS_OTEL_TRACES_SAMPLER_ARG", "OTEL_TRACES_SAMPLER_ARG"),
         doc="Sampling ratio of the traceidratio samplers.",
-        accepted="a number from 0 to 1",
+        ge=0.0,
+        le=1.0,
         default_doc="1.0",
     )
     metric_export_interval: int = _setting(
         60000,
         env=("PYWATS_OTEL_METRIC_EXPORT_INTERVAL", "OTEL_METRIC_EXPORT_INTERVAL"),
         doc="Interval of the periodic (otlp, console) metric readers, in milliseconds.",
-        accepted="an integer from 100 to 86400000 (milliseconds)",
+        ge=100,
+        le=86_400_000,
+        unit="milliseconds",
         default_doc="60000",
     )
     metric_export_timeout: int = _setting(
         30000,
         env=("PYWATS_OTEL_METRIC_EXPORT_TIMEOUT", "OTEL_METRIC_EXPORT_TIMEOUT"),
         doc="Deadline of one periodic metric collection and export, in milliseconds.",
-        accepted="an integer from 1 to 600000 (milliseconds)",
+        ge=1,
+        le=600_000,
+        unit="milliseconds",
         default_doc="30000",
     )
     instrumentations: tuple[str, ...] = _setting(
@@ -306,7 +324,7 @@ class TelemetrySettings(BaseModel):
         default_doc="true",
     )
     correlation_header: str = _setting(
-        "X-Correlation-ID",
+        semconv.DEFAULT_CORRELATION_HEADER,
         env=("PYWATS_OTEL_CORRELATION_HEADER",),
         doc="HTTP header that carries the correlation ID (the trace ID) beside traceparent.",
         accepted="an HTTP header name",
@@ -330,7 +348,9 @@ class TelemetrySettings(BaseModel):
         5.0,
         env=("PYWATS_OTEL_SHUTDOWN_TIMEOUT_S",),
         doc="Bound of the flush and shutdown at interpreter exit, in seconds.",
-        accepted="a number from 0 to 300 (seconds)",
+        ge=0.0,
+        le=300.0,
+        unit="seconds",
         default_doc="5",
     )
     disk_paths: tuple[Path, ...] = _setting(
@@ -345,14 +365,19 @@ class TelemetrySettings(BaseModel):
         90.0,
         env=("PYWATS_OTEL_DISK_WARN_PERCENT",),
         doc="The disk health check warns (status degraded) from this filesystem usage on.",
-        accepted="a number from 1 to 100 (percent)",
+        ge=1.0,
+        le=100.0,
+        unit="percent",
         default_doc="90",
     )
     disk_fail_percent: float = _setting(
         95.0,
         env=("PYWATS_OTEL_DISK_FAIL_PERCENT",),
         doc="The disk health check fails (status unhealthy, not ready) from this usage on.",
-        accepted="a number from 1 to 100 (percent), not below disk_warn_percent",
+        ge=1.0,
+        le=100.0,
+        unit="percent",
+        accepted_note="not below disk_warn_percent",
         default_doc="95",
         validate_default=True,
     )
@@ -367,7 +392,9 @@ class TelemetrySettings(BaseModel):
         2.0,
         env=("PYWATS_OTEL_HEALTH_CHECK_TIMEOUT_S",),
         doc="Timeout of the health_check_url request, in seconds.",
-        accepted="a number from 0.1 to 60 (seconds)",
+        ge=0.1,
+        le=60.0,
+        unit="seconds",
         default_doc="2",
     )
     health_cache_s: float = _setting(
@@ -375,7 +402,9 @@ class TelemetrySettings(BaseModel):
         env=("PYWATS_OTEL_HEALTH_CACHE_S",),
         doc="How long health check results are reused, so that a burst of /health requests "
         "runs the checks once; 0 runs them on every request.",
-        accepted="a number from 0 to 60 (seconds)",
+        ge=0.0,
+        le=60.0,
+        unit="seconds",
         default_doc="1",
     )
     config_file: Path | None = _setting(
@@ -436,8 +465,6 @@ class TelemetrySettings(BaseModel):
         if "none" in names:
             raise ValueError("none cannot be combined with other exporters")
         signal = cast(Signal, (info.field_name or "").removesuffix("_exporter"))
-        from pywats_otel._exporters import available_exporters
-
         known = available_exporters(signal)
         unknown = [name for name in names if name not in known]
         if unknown:
@@ -493,41 +520,6 @@ class TelemetrySettings(BaseModel):
     def _check_sampler(cls, value: str) -> str:
         if value not in SAMPLERS:
             raise ValueError(f"unknown sampler {value!r}")
-        return value
-
-    @field_validator("sampler_arg")
-    @classmethod
-    def _check_ratio(cls, value: float | None) -> float | None:
-        if value is not None and not 0.0 <= value <= 1.0:
-            raise ValueError("the ratio must be from 0 to 1")
-        return value
-
-    @field_validator("otlp_timeout", "metric_export_timeout")
-    @classmethod
-    def _check_timeout_ms(cls, value: int) -> int:
-        if not 1 <= value <= 600_000:
-            raise ValueError("out of range")
-        return value
-
-    @field_validator("metric_export_interval")
-    @classmethod
-    def _check_interval_ms(cls, value: int) -> int:
-        if not 100 <= value <= 86_400_000:
-            raise ValueError("out of range")
-        return value
-
-    @field_validator("prometheus_port")
-    @classmethod
-    def _check_port(cls, value: int) -> int:
-        if not 0 <= value <= 65535:
-            raise ValueError("out of range")
-        return value
-
-    @field_validator("shutdown_timeout_s")
-    @classmethod
-    def _check_shutdown_timeout(cls, value: float) -> float:
-        if not 0.0 <= value <= 300.0:
-            raise ValueError("out of range")
         return value
 
     @field_validator("otlp_certificate", "config_file", "endpoint_tls_cert")
@@ -595,29 +587,13 @@ class TelemetrySettings(BaseModel):
             return tuple(dict.fromkeys(Path(item).expanduser().absolute() for item in paths))
         return value
 
-    @field_validator("disk_warn_percent", "disk_fail_percent")
+    @field_validator("disk_fail_percent")
     @classmethod
-    def _check_percent(cls, value: float, info: ValidationInfo) -> float:
-        if not 1.0 <= value <= 100.0:
-            raise ValueError("out of range")
-        # disk_fail_percent is declared after disk_warn_percent and always validated.
+    def _check_fail_percent(cls, value: float, info: ValidationInfo) -> float:
+        # Declared after disk_warn_percent and always validated (validate_default).
         warn = info.data.get("disk_warn_percent")
-        if info.field_name == "disk_fail_percent" and warn is not None and value < warn:
+        if warn is not None and value < warn:
             raise ValueError(f"must not be below disk_warn_percent ({warn:g})")
-        return value
-
-    @field_validator("health_check_timeout_s")
-    @classmethod
-    def _check_health_timeout(cls, value: float) -> float:
-        if not 0.1 <= value <= 60.0:
-            raise ValueError("out of range")
-        return value
-
-    @field_validator("health_cache_s")
-    @classmethod
-    def _check_cache(cls, value: float) -> float:
-        if not 0.0 <= value <= 60.0:
-            raise ValueError("out of range")
         return value
 
     @field_validator("correlation_header")
@@ -710,13 +686,31 @@ def setting_infos() -> Iterator[SettingInfo]:
             )
         yield SettingInfo(
             name=name,
-            env=tuple(e for e in env if not e.startswith(_INVERSE)),
-            inverse_env=tuple(e[1:] for e in env if e.startswith(_INVERSE)),
+            env=tuple(e for e in env if not e.startswith(INVERSE_PREFIX)),
+            inverse_env=tuple(e[1:] for e in env if e.startswith(INVERSE_PREFIX)),
             doc=field.description or "",
-            accepted=extra["pywats_accepted"],
+            accepted=extra["pywats_accepted"]
+            or _range_text(field.annotation, field.metadata, extra),
             default=default_doc,
             secret=extra["pywats_secret"],
         )
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def _range_text(annotation: object, metadata: Sequence[object], extra: Mapping[str, Any]) -> str:
+    """The accepted-values text of a bounded number: "an integer from 0 to 65535"."""
+    low = next(m.ge for m in metadata if isinstance(m, annotated_types.Ge))
+    high = next(m.le for m in metadata if isinstance(m, annotated_types.Le))
+    kind = "an integer" if annotation is int else "a number"
+    text = f"{kind} from {_number(float(low))} to {_number(float(high))}"  # type: ignore[arg-type]
+    if extra["pywats_unit"]:
+        text += f" ({extra['pywats_unit']})"
+    if extra["pywats_accepted_note"]:
+        text += f", {extra['pywats_accepted_note']}"
+    return text
 
 
 def _load_tls_pair(cert: Path, key: Path) -> None:
@@ -773,171 +767,3 @@ def _parse_key_values(text: str, *, what: str, secret: bool) -> dict[str, str]:
             raise ValueError(f"{what} entry {position} is not key=value{detail}")
         result[key] = unquote(value).strip()
     return result
-
-
-# -- the loader ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Raw:
-    value: object
-    source: str
-    shown: str
-
-
-def load_settings(
-    overrides: Mapping[str, Any] | None = None,
-    *,
-    environ: Mapping[str, str] | None = None,
-) -> TelemetrySettings:
-    """Resolve every setting from keyword arguments, environment, config file and defaults.
-
-    ``None`` among ``overrides`` means "not given". Raises :class:`TelemetryConfigError` naming
-    every refused setting, its source and what is accepted.
-    """
-    env = os.environ if environ is None else environ
-    given = {key: value for key, value in (overrides or {}).items() if value is not None}
-    infos = {info.name: info for info in setting_infos()}
-
-    unknown = sorted(set(given) - set(infos))
-    if unknown:
-        raise TelemetryConfigError(
-            [
-                SettingProblem(
-                    setting=name,
-                    source="keyword argument",
-                    message="unknown setting",
-                    accepted=", ".join(infos),
-                )
-                for name in unknown
-            ]
-        )
-
-    file_values = _read_config_file(given, env, infos)
-    raw: dict[str, _Raw] = {}
-    problems: list[SettingProblem] = []
-    for info in infos.values():
-        try:
-            found = _find_value(info, given, env, file_values)
-        except _RefusedInverse as refused:
-            problems.append(
-                SettingProblem(info.name, refused.source, refused.message, "true or false")
-            )
-            continue
-        if found is not None:
-            raw[info.name] = found
-    if problems:
-        raise TelemetryConfigError(problems)
-
-    try:
-        settings = TelemetrySettings.model_validate({name: r.value for name, r in raw.items()})
-    except ValidationError as exc:
-        raise TelemetryConfigError(_problems_from(exc, raw, infos)) from None
-    settings._sources = {name: r.source for name, r in raw.items()}
-    return settings
-
-
-class _RefusedInverse(ValueError):
-    def __init__(self, source: str, message: str) -> None:
-        super().__init__(message)
-        self.source = source
-        self.message = message
-
-
-def _find_value(
-    info: SettingInfo,
-    given: Mapping[str, Any],
-    env: Mapping[str, str],
-    file_values: Mapping[str, _Raw],
-) -> _Raw | None:
-    if info.name in given:
-        value = given[info.name]
-        return _Raw(value, f"keyword argument {info.name}", _show(value, info))
-    for name in info.env:
-        text = env.get(name, "").strip()
-        # The OpenTelemetry spec treats an empty variable as unset.
-        if text:
-            return _Raw(text, f"environment variable {name}", _show(text, info))
-    for name in info.inverse_env:
-        text = env.get(name, "").strip()
-        if text:
-            source = f"environment variable {name}"
-            lowered = text.lower()
-            if lowered not in ("true", "false"):
-                raise _RefusedInverse(source, f"expected true or false, got {text!r}")
-            return _Raw(lowered != "true", source, text)
-    return file_values.get(info.name)
-
-
-def _read_config_file(
-    given: Mapping[str, Any], env: Mapping[str, str], infos: Mapping[str, SettingInfo]
-) -> dict[str, _Raw]:
-    if "config_file" in given:
-        path_value, source = given["config_file"], "keyword argument config_file"
-    elif env.get("PYWATS_OTEL_CONFIG_FILE", "").strip():
-        path_value = env["PYWATS_OTEL_CONFIG_FILE"].strip()
-        source = "environment variable PYWATS_OTEL_CONFIG_FILE"
-    else:
-        return {}
-    accepted = infos["config_file"].accepted
-    path = Path(path_value)
-    try:
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
-    except OSError as exc:
-        raise TelemetryConfigError(
-            [SettingProblem("config_file", source, f"cannot read {path}: {exc.strerror}", accepted)]
-        ) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise TelemetryConfigError(
-            [SettingProblem("config_file", source, f"{path} is not valid TOML: {exc}", accepted)]
-        ) from None
-    unknown = sorted(set(data) - set(infos) | ({"config_file"} & set(data)))
-    if unknown:
-        raise TelemetryConfigError(
-            [
-                SettingProblem(
-                    name,
-                    f"config file {path}",
-                    "unknown setting" if name != "config_file" else "a config file cannot name one",
-                    ", ".join(n for n in infos if n != "config_file"),
-                )
-                for name in unknown
-            ]
-        )
-    return {
-        key: _Raw(value, f"config file {path} (key {key})", _show(value, infos[key]))
-        for key, value in data.items()
-    }
-
-
-def _show(value: object, info: SettingInfo) -> str:
-    if info.secret:
-        return "(hidden)"
-    return repr(value)
-
-
-def _problems_from(
-    exc: ValidationError, raw: Mapping[str, _Raw], infos: Mapping[str, SettingInfo]
-) -> list[SettingProblem]:
-    problems: list[SettingProblem] = []
-    seen: set[str] = set()
-    for error in exc.errors(include_input=False, include_url=False):
-        name = str(error["loc"][0]) if error["loc"] else "settings"
-        if name in seen:
-            continue
-        seen.add(name)
-        info = infos.get(name)
-        message = str(error["msg"]).removeprefix("Value error, ")
-        entry = raw.get(name)
-        if entry is not None and info is not None and not info.secret:
-            message = f"{message}, got {entry.shown}"
-        problems.append(
-            SettingProblem(
-                setting=name,
-                source=entry.source if entry else "default",
-                message=message,
-                accepted=info.accepted if info else "",
-            )
-        )
-    return problems

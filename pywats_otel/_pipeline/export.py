@@ -11,8 +11,7 @@ import contextvars
 import logging
 import threading
 import time
-from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.sdk._logs.export import (
@@ -22,6 +21,10 @@ from opentelemetry.sdk._logs.export import (
 )
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+from pywats_otel._base.ratelimit import due
+from pywats_otel._base.redact import scrub
+from pywats_otel._base.timefmt import iso
 
 if TYPE_CHECKING:
     from opentelemetry.sdk._logs import ReadableLogRecord, ReadWriteLogRecord
@@ -36,40 +39,19 @@ __all__ = [
     "CountingSpanExporter",
     "ExportStats",
     "install_sdk_log_filter",
-    "set_secrets",
 ]
 
 _logger = logging.getLogger("pywats_otel.export")
 FAILURE_LOG_INTERVAL_S = 60.0
-_ERROR_TEXT_LIMIT = 300
-
 # The stats of the exporter whose export() runs in this thread, so that the SDK's own
 # warnings raised during that call are attributed to it (and kept out of the log).
 _current_stats: contextvars.ContextVar[ExportStats | None] = contextvars.ContextVar(
     "pywats_otel_current_export", default=None
 )
-_secrets: tuple[str, ...] = ()
-
-
-def set_secrets(values: Iterable[str]) -> None:
-    """Register values (OTLP header values) that must never appear in messages we keep."""
-    global _secrets  # noqa: PLW0603 - one process-wide list, set by the bootstrap
-    _secrets = tuple(sorted({v for v in values if v}, key=len, reverse=True))
-
-
-def scrub(text: str) -> str:
-    """``text`` with every registered secret replaced by ``***`` and cut to a sane length."""
-    for secret in _secrets:
-        text = text.replace(secret, "***")
-    if len(text) > _ERROR_TEXT_LIMIT:
-        text = text[: _ERROR_TEXT_LIMIT - 3] + "..."
-    return text
 
 
 def _iso(timestamp: float | None) -> str | None:
-    if timestamp is None:
-        return None
-    return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat(timespec="milliseconds")
+    return None if timestamp is None else iso(timestamp)
 
 
 class ExportStats:
@@ -354,11 +336,6 @@ class _SDKLogFilter(logging.Filter):
     per message template.
     """
 
-    def __init__(self) -> None:
-        super().__init__("pywats_otel")
-        self._last: dict[tuple[str, object], float] = {}
-        self._lock = threading.Lock()
-
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno < logging.WARNING:
             return True
@@ -369,14 +346,10 @@ class _SDKLogFilter(logging.Filter):
             except Exception:  # noqa: BLE001 - a malformed record must not break export
                 stats.note_error(str(record.msg))
             return False
-        key = (record.name, record.msg)
-        now = time.monotonic()
-        with self._lock:
-            last = self._last.get(key)
-            if last is not None and now - last < FAILURE_LOG_INTERVAL_S:
-                return False
-            self._last[key] = now
-        return True
+        try:
+            return due(("sdk-log", record.name, record.msg))
+        except TypeError:  # a message object that cannot be a key: let it through
+            return True
 
 
 _sdk_filter = _SDKLogFilter()

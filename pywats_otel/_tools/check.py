@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from typing import TextIO
 from urllib.parse import urlsplit
 
-from pywats_otel._errors import TelemetryConfigError
-from pywats_otel._exporters import otlp_endpoint, redact_url
-from pywats_otel._pipeline import scrub, set_secrets
-from pywats_otel._settings import TelemetrySettings, load_settings
+from pywats_otel._base.errors import TelemetryConfigError
+from pywats_otel._base.redact import redact_url, scrub, set_secrets
+from pywats_otel._config.exporters import otlp_endpoint
+from pywats_otel._config.loader import load_settings
+from pywats_otel._config.settings import TelemetrySettings
 
 __all__ = ["Finding", "check_otlp", "check_prometheus_port", "run_check"]
 

@@ -12,6 +12,7 @@ import os
 import platform
 import socket
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry import metrics as metrics_api
@@ -25,10 +26,18 @@ from opentelemetry.sdk.resources import (
 )
 from opentelemetry.sdk.trace import sampling
 from opentelemetry.sdk.version import __version__ as sdk_version
+from typing_extensions import Unpack
 
-from pywats_otel import _exporters, _instrumentations, semconv
-from pywats_otel._errors import SettingProblem, TelemetryConfigError
-from pywats_otel._pipeline import (
+from pywats_otel import semconv
+from pywats_otel._base import state
+from pywats_otel._base.errors import SettingProblem, TelemetryConfigError
+from pywats_otel._base.redact import scrub, set_secrets
+from pywats_otel._base.trace_ids import CorrelationIdGenerator
+from pywats_otel._config import exporters as _exporters
+from pywats_otel._config.kwargs import SettingsKwargs
+from pywats_otel._config.loader import load_settings
+from pywats_otel._config.settings import Signal, TelemetrySettings
+from pywats_otel._pipeline.export import (
     CountingBatchLogRecordProcessor,
     CountingBatchSpanProcessor,
     CountingLogExporter,
@@ -36,23 +45,19 @@ from pywats_otel._pipeline import (
     CountingSpanExporter,
     ExportStats,
     install_sdk_log_filter,
-    scrub,
-    set_secrets,
 )
-from pywats_otel._settings import Signal, TelemetrySettings, load_settings
-from pywats_otel._telemetry import Telemetry, _Parts
-from pywats_otel._trace_ids import CorrelationIdGenerator
+from pywats_otel._pipeline.telemetry import Telemetry, _Parts
 from pywats_otel._version import __version__
+from pywats_otel.instrumentation import _registry as _instrumentations
 
 __all__ = ["get_telemetry", "init_telemetry", "shutdown_telemetry"]
 
 _logger = logging.getLogger("pywats_otel")
 _lock = threading.RLock()
-_current: Telemetry | None = None
 _atexit_registered = False
 
 
-def init_telemetry(**settings: Any) -> Telemetry:
+def init_telemetry(**settings: Unpack[SettingsKwargs]) -> Telemetry:
     """Set up traces, metrics and logs for this process and return the handle.
 
     Keyword arguments override any setting (see ``TelemetrySettings``); ``None`` means "not
@@ -62,26 +67,26 @@ def init_telemetry(**settings: Any) -> Telemetry:
     Raises TelemetryConfigError for a refused setting. Anything else that goes wrong while
     starting (a port in use, a collector down) is logged and start-up goes on.
     """
-    global _current  # noqa: PLW0603 - the process-wide handle, guarded by _lock
     with _lock:
-        if _current is not None:
-            _warn_if_different(_current, settings)
-            return _current
+        current = state.running()
+        if current is not None:
+            _warn_if_different(current, settings)
+            return current
         resolved = load_settings(settings)
         telemetry = _start(resolved) if resolved.enabled else Telemetry(resolved)
-        _current = telemetry
+        state.set_running(telemetry)
         _register_atexit()
         return telemetry
 
 
 def get_telemetry() -> Telemetry | None:
     """The handle of the running telemetry, or None before init_telemetry()."""
-    return _current
+    return state.running()
 
 
 def shutdown_telemetry(timeout_s: float | None = None) -> bool:
     """Shut the running telemetry down (see Telemetry.shutdown); True when there is none."""
-    telemetry = _current
+    telemetry = state.running()
     if telemetry is None:
         return True
     bound = telemetry.settings.shutdown_timeout_s if timeout_s is None else timeout_s
@@ -90,12 +95,11 @@ def shutdown_telemetry(timeout_s: float | None = None) -> bool:
 
 def _forget() -> None:
     """Drop the handle so that init_telemetry() starts afresh (pywats_otel.testing uses it)."""
-    global _current  # noqa: PLW0603 - see init_telemetry
     with _lock:
-        _current = None
+        state.set_running(None)
 
 
-def _warn_if_different(current: Telemetry, settings: dict[str, Any]) -> None:
+def _warn_if_different(current: Telemetry, settings: Mapping[str, Any]) -> None:
     if current.is_shut_down:
         _logger.warning(
             "pywats_otel: init_telemetry() after shutdown returns the shut-down handle; "
@@ -126,7 +130,7 @@ def _register_atexit() -> None:
 
 
 def _shutdown_at_exit() -> None:
-    telemetry = _current
+    telemetry = state.running()
     if telemetry is not None and not telemetry.is_shut_down:
         telemetry.shutdown(timeout_s=telemetry.settings.shutdown_timeout_s)
 
@@ -317,7 +321,7 @@ def _setup_metrics(telemetry: Telemetry, parts: _Parts) -> None:
 
 
 def _start_endpoint(telemetry: Telemetry, parts: _Parts, registry: Any) -> None:
-    from pywats_otel._endpoint import TelemetryEndpoint
+    from pywats_otel._pipeline.endpoint import TelemetryEndpoint
 
     settings = telemetry.settings
     source = settings.source_of("prometheus_port")
@@ -367,7 +371,7 @@ def _setup_logs(telemetry: Telemetry, parts: _Parts) -> None:
         return
     from opentelemetry.sdk._logs import LoggerProvider
 
-    from pywats_otel._logs import TelemetryLogHandler
+    from pywats_otel._pipeline.log_handler import TelemetryLogHandler
 
     provider = LoggerProvider(resource=telemetry.resource, shutdown_on_exit=False)
     for name in names:
@@ -396,15 +400,15 @@ def _setup_logs(telemetry: Telemetry, parts: _Parts) -> None:
 
 def _setup_self_observation(telemetry: Telemetry, parts: _Parts) -> None:
     """The pipeline's own metrics and the built-in health checks (exporters, disks, URL)."""
-    from pywats_otel import _builtin_checks, _pipeline_metrics
+    from pywats_otel._pipeline import builtin_checks, self_metrics
 
-    parts.cleanups.append(("pipeline metrics", _pipeline_metrics.register(telemetry.export_stats)))
-    parts.cleanups.append(("health checks", _builtin_checks.install(telemetry)))
+    parts.cleanups.append(("pipeline metrics", self_metrics.register(telemetry.export_stats)))
+    parts.cleanups.append(("health checks", builtin_checks.install(telemetry)))
 
 
 def _setup_instrumentations(telemetry: Telemetry, parts: _Parts) -> None:
     for name in telemetry.settings.active_instrumentations():
-        undo = _instrumentations.turn_on(name, telemetry)
+        undo = _instrumentations.turn_on(name, telemetry.settings)
         if undo is not None:
             parts.instrumentations.append((name, undo))
 

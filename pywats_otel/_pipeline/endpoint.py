@@ -32,11 +32,12 @@ from prometheus_client import CollectorRegistry, Metric
 from prometheus_client.exposition import choose_encoder
 
 from pywats_otel import semconv
+from pywats_otel.health import HEALTH_PATHS
 
 if TYPE_CHECKING:
     from pydantic import SecretStr
 
-    from pywats_otel._pipeline import ExportStats
+    from pywats_otel._pipeline.export import ExportStats
 
 __all__ = ["HealthResponder", "TelemetryEndpoint"]
 
@@ -44,9 +45,6 @@ _logger = logging.getLogger("pywats_otel")
 
 #: Answers a health path ("/health", "/health/live", "/health/ready") with (status, JSON body).
 HealthResponder = Callable[[str], tuple[int, dict[str, Any]]]
-
-_HEALTH_PATHS = ("/health", "/health/live", "/health/ready")
-
 
 _REALM = 'Basic realm="pywats-otel", charset="UTF-8"'
 #: Seconds a client has to complete the TLS handshake.
@@ -120,14 +118,14 @@ class _Handler(BaseHTTPRequestHandler):
                 status, content_type, body, extra = endpoint.render_metrics(
                     self.headers.get("Accept", ""), self.headers.get("Accept-Encoding", "")
                 )
-            elif path in _HEALTH_PATHS:
+            elif path in HEALTH_PATHS:
                 status, payload = endpoint.health(path)
                 content_type = "application/json"
                 body, extra = json.dumps(payload).encode(), {"Cache-Control": "no-store"}
             else:
                 status, content_type, extra = 404, "application/json", {}
                 body = json.dumps(
-                    {"error": "not found", "paths": ["/metrics", *_HEALTH_PATHS]}
+                    {"error": "not found", "paths": ["/metrics", *HEALTH_PATHS]}
                 ).encode()
         except Exception:
             _logger.exception("pywats_otel: the endpoint failed to answer %s", path)

@@ -21,9 +21,9 @@ from typing import Any, TextIO
 import httpx
 
 from pywats_otel import correlation, health, queue
-from pywats_otel._demo.converters import convert
-from pywats_otel._demo.files import TestFileWriter
-from pywats_otel._demo.server import FakeWATSServer
+from pywats_otel._tools.demo.converters import convert
+from pywats_otel._tools.demo.files import TestFileWriter
+from pywats_otel._tools.demo.server import FakeWATSServer
 
 __all__ = ["DemoOptions", "DemoSummary", "DiskQueue", "Station", "print_progress"]
 

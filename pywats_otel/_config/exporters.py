@@ -13,9 +13,10 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-from pywats_otel._errors import SettingProblem, TelemetryConfigError
+from pywats_otel._base.errors import SettingProblem, TelemetryConfigError
+from pywats_otel._base.redact import redact_url
 
 if TYPE_CHECKING:
     from opentelemetry.sdk._logs.export import LogRecordExporter
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter
     from prometheus_client import CollectorRegistry
 
-    from pywats_otel._settings import Signal, TelemetrySettings
+    from pywats_otel._config.settings import Signal, TelemetrySettings
 
 __all__ = ["ENTRY_POINT_GROUP", "ExporterContext", "ExporterSpec", "available_exporters", "get"]
 
@@ -80,17 +81,6 @@ def otlp_endpoint(settings: TelemetrySettings, signal: Signal) -> str:
     if settings.otlp_protocol == "grpc":
         return base
     return base.rstrip("/") + "/" + _SIGNAL_PATHS[signal]
-
-
-def redact_url(url: str) -> str:
-    """The URL without user name and password, for logs and status."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
 
 
 def _headers(settings: TelemetrySettings) -> dict[str, str]:

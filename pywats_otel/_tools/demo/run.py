@@ -15,8 +15,8 @@ from types import FrameType
 from typing import Any, TextIO
 
 from pywats_otel import correlation, init_telemetry
-from pywats_otel._demo.station import DemoOptions, DemoSummary, Station, print_progress
-from pywats_otel._errors import TelemetryConfigError
+from pywats_otel._base.errors import TelemetryConfigError
+from pywats_otel._tools.demo.station import DemoOptions, DemoSummary, Station, print_progress
 
 __all__ = ["run_demo"]
 

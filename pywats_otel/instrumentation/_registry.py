@@ -1,0 +1,71 @@
+"""The instrumentations init_telemetry() can turn on, by the names of the setting.
+
+Every instrumentation has the same interface: ``turn_on(settings) -> undo | None``, where
+``settings`` is the running TelemetrySettings (read once, at turn-on) and ``undo`` turns it off
+again; None means there was nothing to do (already instrumented by someone else, or a switch
+is off). Each module is imported only when its name is active, so an unused instrumentation
+costs no import.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pywats_otel._config.settings import TelemetrySettings
+
+__all__ = ["REGISTRY", "TurnOn", "Undo", "turn_on"]
+
+_logger = logging.getLogger("pywats_otel")
+
+Undo = Callable[[], None]
+TurnOn = Callable[["TelemetrySettings"], "Undo | None"]
+
+
+def _httpx() -> TurnOn:
+    from pywats_otel.instrumentation.httpx import turn_on
+
+    return turn_on
+
+
+def _logging() -> TurnOn:
+    from pywats_otel.instrumentation._logging import turn_on
+
+    return turn_on
+
+
+def _system() -> TurnOn:
+    from pywats_otel.instrumentation.system import turn_on
+
+    return turn_on
+
+
+def _threading() -> TurnOn:
+    from pywats_otel.instrumentation._threading import turn_on
+
+    return turn_on
+
+
+#: Name (as in the ``instrumentations`` setting) -> the loader of its ``turn_on``.
+REGISTRY: dict[str, Callable[[], TurnOn]] = {
+    "httpx": _httpx,
+    "logging": _logging,
+    "system": _system,
+    "threading": _threading,
+}
+
+
+def turn_on(name: str, settings: TelemetrySettings) -> Undo | None:
+    """Turn instrumentation ``name`` on; a failure is logged and leaves the program alone."""
+    loader = REGISTRY.get(name)
+    if loader is None:
+        return None
+    try:
+        return loader()(settings)
+    except Exception:
+        _logger.warning(
+            "pywats_otel: instrumentation %s could not be turned on", name, exc_info=True
+        )
+        return None
