@@ -12,8 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks import micro, pipeline, scale
 from benchmarks._harness import SECTIONS, CaseResult, environment, write_results
+from benchmarks._registry import run_section
 
 
 def _sections(text: str) -> list[str]:
@@ -63,14 +63,16 @@ def main(argv: list[str] | None = None) -> int:
         if section not in args.only:
             continue
         section_started = time.monotonic()
-        if section == "micro":
-            results += micro.run(rounds, args.quick)
-        elif section == "pipeline":
-            results += pipeline.run(
-                args.pipeline_rounds or 4 * rounds, args.quick, reports=args.pipeline_reports
-            )
-        else:
-            results += scale.run(rounds, args.quick, reports=args.scale_reports)
+        # The section's case modules, in their ORDER (benchmarks._registry); each section
+        # takes the options that are its own (see its package's Context).
+        results += run_section(
+            section,
+            rounds,
+            args.quick,
+            pipeline_rounds=args.pipeline_rounds,
+            pipeline_reports=args.pipeline_reports,
+            scale_reports=args.scale_reports,
+        )
         sys.stderr.write(f"benchmarks: {section} took {time.monotonic() - section_started:.0f} s\n")
     meta["duration_s"] = round(time.monotonic() - started, 1)
     table = write_results(results, args.out, meta)

@@ -26,6 +26,8 @@ Operation = Callable[[], object]
 #: A variant that needs a process-wide set-up (an instrumentor): (set up -> undo, operation).
 SetUpOperation = tuple[Callable[[], Callable[[], None]], Operation]
 
+#: The folder of the project (the benchmarks' subprocesses start there).
+ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = ("micro", "pipeline", "scale")
 _TITLES = {"micro": "Micro", "pipeline": "Pipeline", "scale": "Scale"}
 
@@ -255,6 +257,11 @@ def interleave_with_setup(
     return result
 
 
+def sample_lines(body: bytes) -> int:
+    """The samples (not comments, not blank lines) of a Prometheus text exposition."""
+    return sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
+
+
 def clean_env(bytecode_cache: Path | None = None) -> dict[str, str]:
     """This process's environment without OTEL_* and PYWATS_OTEL_* variables.
 
@@ -278,14 +285,13 @@ def run_python(
     options: Sequence[str] = (),
 ) -> str:
     """Run ``code`` in a fresh interpreter of this Python; its stdout."""
-    root = Path(__file__).resolve().parents[1]
     env = clean_env(bytecode_cache)
     done = subprocess.run(
         [sys.executable, *options, "-c", code],
         capture_output=True,
         text=True,
         check=False,
-        cwd=cwd or root,
+        cwd=cwd or ROOT,
         env=env,
         timeout=timeout,
     )
@@ -306,14 +312,13 @@ def environment(rounds: int, quick: bool) -> dict[str, Any]:
         except metadata.PackageNotFoundError:
             return None
 
-    root = Path(__file__).resolve().parents[1]
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],
             capture_output=True,
             text=True,
             check=True,
-            cwd=root,
+            cwd=ROOT,
         ).stdout.strip()
         dirty = bool(
             subprocess.run(
@@ -321,7 +326,7 @@ def environment(rounds: int, quick: bool) -> dict[str, Any]:
                 capture_output=True,
                 text=True,
                 check=True,
-                cwd=root,
+                cwd=ROOT,
             ).stdout.strip()
         )
     except (OSError, subprocess.CalledProcessError):

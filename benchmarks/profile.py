@@ -17,7 +17,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from benchmarks import _setups, _sink, micro
+from benchmarks import _setups, _sink
+from benchmarks.micro._operations import queue_api
+from benchmarks.micro.httpx_requests import _SERVER
+from benchmarks.micro.otlp_export import _pipeline_spans
 
 
 @contextmanager
@@ -25,9 +28,7 @@ def _httpx_target() -> Iterator[Callable[[], object]]:
     import httpx
 
     ours = _setups.PywatsOtel(instrumentations="httpx")
-    server = subprocess.Popen(
-        [sys.executable, "-c", micro._SERVER], stdout=subprocess.PIPE, text=True
-    )
+    server = subprocess.Popen([sys.executable, "-c", _SERVER], stdout=subprocess.PIPE, text=True)
     client = httpx.Client()
     try:
         assert server.stdout is not None
@@ -44,7 +45,7 @@ def _httpx_target() -> Iterator[Callable[[], object]]:
 def _queue_target() -> Iterator[Callable[[], object]]:
     ours = _setups.PywatsOtel()
     try:
-        yield micro._queue_api
+        yield queue_api
     finally:
         ours.shutdown()
 
@@ -56,7 +57,7 @@ def _export_target() -> Iterator[Callable[[], object]]:
     with tempfile.TemporaryDirectory() as folder:
         path = str(Path(folder) / "000001-SN0000001.xml")
         Path(path).write_text("<TestRun/>\n")
-        spans = micro._pipeline_spans(512, path)
+        spans = _pipeline_spans(512, path)
     sink, endpoint = _sink.start()
     try:
         exporter = OTLPSpanExporter(endpoint=endpoint, insecure=True)
@@ -69,7 +70,7 @@ def _export_target() -> Iterator[Callable[[], object]]:
 
 @contextmanager
 def _scrape_target() -> Iterator[Callable[[], object]]:
-    from benchmarks.scale import _fill, _Series
+    from benchmarks.scale.scrape import _fill, _Series
 
     ours = _setups.PywatsOtel(traces_exporter="none")
     try:

@@ -7,64 +7,65 @@ values, the endpoint password) out of any text pywats_otel keeps, such as an exp
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from urllib.parse import unquote_plus
 
-from opentelemetry.util.http import PARAMS_TO_REDACT, remove_url_credentials
-
 __all__ = [
-    "SENSITIVE_QUERY_KEYS",
     "may_need_redaction",
     "redact_url",
+    "register_secrets",
     "scrub",
+    "sensitive_query_keys",
     "set_secrets",
 ]
 
 REDACTED = "REDACTED"
 
-#: Query keys whose values are never shown: ours and the semantic conventions' list.
-SENSITIVE_QUERY_KEYS = frozenset(
-    key.lower()
-    for key in (
-        "token",
-        "api_key",
-        "apikey",
-        "password",
-        "secret",
-        "sig",
-        "signature",
-        *PARAMS_TO_REDACT,
-    )
-)
+_OUR_KEYS = ("token", "api_key", "apikey", "password", "secret", "sig", "signature")
 # access_token, client_secret, x-goog-signature and the like.
 _SENSITIVE_SUFFIXES = ("_token", "-token", "_secret", "-secret", "_password", "-signature")
 
 
+@functools.cache
+def _rules() -> tuple[frozenset[str], re.Pattern[bytes], Callable[[str], str]]:
+    """The semantic conventions' list and credential remover, ours added: imported on first
+    use, so that ``import pywats_otel`` does not load the contrib HTTP helpers."""
+    from opentelemetry.util.http import PARAMS_TO_REDACT, remove_url_credentials
+
+    keys = frozenset(key.lower() for key in (*_OUR_KEYS, *PARAMS_TO_REDACT))
+    # A quick test run on every request's query: most have no sensitive key, and only those
+    # that may have one (or are percent-encoded, which the test cannot read) are redacted key
+    # by key.
+    maybe = re.compile(
+        rb"%|(?:token|secret|password|sig|apikey|api_key|"
+        + "|".join(re.escape(key.lower()) for key in PARAMS_TO_REDACT).encode()
+        + rb")[^&=]*=",
+        re.IGNORECASE,
+    )
+    return keys, maybe, remove_url_credentials
+
+
+def sensitive_query_keys() -> frozenset[str]:
+    """Query keys whose values are never shown: ours and the semantic conventions' list."""
+    return _rules()[0]
+
+
 def _is_sensitive(key: str) -> bool:
     lowered = unquote_plus(key).lower()
-    return lowered in SENSITIVE_QUERY_KEYS or lowered.endswith(_SENSITIVE_SUFFIXES)
-
-
-# A quick test run on every request's query: most have no sensitive key, and only those that
-# may have one (or are percent-encoded, which the test cannot read) are redacted key by key.
-_MAYBE_SENSITIVE = re.compile(
-    rb"%|(?:token|secret|password|sig|apikey|api_key|"
-    + "|".join(re.escape(key.lower()) for key in PARAMS_TO_REDACT).encode()
-    + rb")[^&=]*=",
-    re.IGNORECASE,
-)
+    return lowered in _rules()[0] or lowered.endswith(_SENSITIVE_SUFFIXES)
 
 
 def may_need_redaction(query: bytes) -> bool:
     """False when a raw query surely holds no sensitive key (the common case, tested fast)."""
-    return bool(query) and _MAYBE_SENSITIVE.search(query) is not None
+    return bool(query) and _rules()[1].search(query) is not None
 
 
 def redact_url(url: str) -> str:
     """``url`` without credentials (``REDACTED:REDACTED@``, as semconv says) and with the
     values of sensitive query keys replaced by ``REDACTED``; other characters unchanged."""
-    url = remove_url_credentials(url)
+    url = _rules()[2](url)
     base, question, rest = url.partition("?")
     if not question:
         return url
@@ -86,9 +87,18 @@ _secrets: tuple[str, ...] = ()
 
 
 def set_secrets(values: Iterable[str]) -> None:
-    """Register values (OTLP header values, passwords) that must never appear in kept text."""
-    global _secrets  # noqa: PLW0603 - one process-wide list, set at start-up
+    """Make ``values`` the secrets to scrub, forgetting the others (for tests)."""
+    global _secrets  # noqa: PLW0603 - one process-wide list
     _secrets = tuple(sorted({v for v in values if v}, key=len, reverse=True))
+
+
+def register_secrets(values: Iterable[str]) -> None:
+    """Add values (OTLP header values, passwords) that must never appear in kept text.
+
+    The settings loader registers every secret it resolves, so whatever loaded them (the
+    bootstrap, ``pywats-otel check``) scrubs them; the list only grows.
+    """
+    set_secrets((*_secrets, *values))
 
 
 def scrub(text: str) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from pywats_otel._base.errors import SettingProblem, TelemetryConfigError
+from pywats_otel._base.redact import register_secrets
 from pywats_otel._config.settings import (
     SettingInfo,
     TelemetrySettings,
@@ -91,6 +92,7 @@ def load_settings(
     except ValidationError as exc:
         raise TelemetryConfigError(_problems_from(exc, raw, infos)) from None
     settings._sources = {name: r.source for name, r in raw.items()}
+    register_secrets(settings.secret_values())
     return settings
 
 

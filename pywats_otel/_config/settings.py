@@ -637,6 +637,13 @@ class TelemetrySettings(BaseModel):
     def effective_sampler_arg(self) -> float:
         return 1.0 if self.sampler_arg is None else self.sampler_arg
 
+    def secret_values(self) -> list[str]:
+        """The values of the secret settings (OTLP header values, the endpoint password)."""
+        values = [value.get_secret_value() for value in self.otlp_headers.values()]
+        if self.endpoint_password is not None:
+            values.append(self.endpoint_password.get_secret_value())
+        return values
+
     def source_of(self, name: str) -> str:
         """Where setting ``name``'s value came from: keyword argument, variable, file, default."""
         return self._sources.get(name, "default")

@@ -31,7 +31,7 @@ from typing_extensions import Unpack
 from pywats_otel import semconv
 from pywats_otel._base import state
 from pywats_otel._base.errors import SettingProblem, TelemetryConfigError
-from pywats_otel._base.redact import scrub, set_secrets
+from pywats_otel._base.redact import scrub
 from pywats_otel._base.trace_ids import CorrelationIdGenerator
 from pywats_otel._config import exporters as _exporters
 from pywats_otel._config.kwargs import SettingsKwargs
@@ -46,7 +46,7 @@ from pywats_otel._pipeline.export import (
     ExportStats,
     install_sdk_log_filter,
 )
-from pywats_otel._pipeline.telemetry import Telemetry, _Parts
+from pywats_otel._pipeline.telemetry import Parts, Telemetry
 from pywats_otel._version import __version__
 from pywats_otel.instrumentation import _registry as _instrumentations
 
@@ -93,7 +93,7 @@ def shutdown_telemetry(timeout_s: float | None = None) -> bool:
     return telemetry.shutdown(timeout_s=bound)
 
 
-def _forget() -> None:
+def forget() -> None:
     """Drop the handle so that init_telemetry() starts afresh (pywats_otel.testing uses it)."""
     with _lock:
         state.set_running(None)
@@ -139,12 +139,8 @@ def _shutdown_at_exit() -> None:
 
 
 def _start(settings: TelemetrySettings) -> Telemetry:
-    secrets = [value.get_secret_value() for value in settings.otlp_headers.values()]
-    if settings.endpoint_password is not None:
-        secrets.append(settings.endpoint_password.get_secret_value())
-    set_secrets(secrets)
     resource = build_resource(settings)
-    parts = _Parts()
+    parts = Parts()
     telemetry = Telemetry(settings, resource, parts)
     try:
         _setup_traces(telemetry, parts)
@@ -235,7 +231,7 @@ def _build(what: str, name: str, signal: Signal, build: Any, context: Any) -> An
         ) from None
 
 
-def _setup_traces(telemetry: Telemetry, parts: _Parts) -> None:
+def _setup_traces(telemetry: Telemetry, parts: Parts) -> None:
     from opentelemetry.sdk.trace import TracerProvider
 
     settings = telemetry.settings
@@ -266,7 +262,7 @@ def _setup_traces(telemetry: Telemetry, parts: _Parts) -> None:
         )
 
 
-def _setup_metrics(telemetry: Telemetry, parts: _Parts) -> None:
+def _setup_metrics(telemetry: Telemetry, parts: Parts) -> None:
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
     from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
@@ -320,7 +316,7 @@ def _setup_metrics(telemetry: Telemetry, parts: _Parts) -> None:
         _start_endpoint(telemetry, parts, registry)
 
 
-def _start_endpoint(telemetry: Telemetry, parts: _Parts, registry: Any) -> None:
+def _start_endpoint(telemetry: Telemetry, parts: Parts, registry: Any) -> None:
     from pywats_otel._pipeline.endpoint import TelemetryEndpoint
 
     settings = telemetry.settings
@@ -364,7 +360,7 @@ def _start_endpoint(telemetry: Telemetry, parts: _Parts, registry: Any) -> None:
     parts.destinations["metrics"] = [stats.destination for stats in parts.stats["metrics"]]
 
 
-def _setup_logs(telemetry: Telemetry, parts: _Parts) -> None:
+def _setup_logs(telemetry: Telemetry, parts: Parts) -> None:
     settings = telemetry.settings
     names = settings.exporters("logs")
     if not names:
@@ -398,7 +394,7 @@ def _setup_logs(telemetry: Telemetry, parts: _Parts) -> None:
     parts.log_handler = handler
 
 
-def _setup_self_observation(telemetry: Telemetry, parts: _Parts) -> None:
+def _setup_self_observation(telemetry: Telemetry, parts: Parts) -> None:
     """The pipeline's own metrics and the built-in health checks (exporters, disks, URL)."""
     from pywats_otel._pipeline import builtin_checks, self_metrics
 
@@ -406,14 +402,14 @@ def _setup_self_observation(telemetry: Telemetry, parts: _Parts) -> None:
     parts.cleanups.append(("health checks", builtin_checks.install(telemetry)))
 
 
-def _setup_instrumentations(telemetry: Telemetry, parts: _Parts) -> None:
+def _setup_instrumentations(telemetry: Telemetry, parts: Parts) -> None:
     for name in telemetry.settings.active_instrumentations():
         undo = _instrumentations.turn_on(name, telemetry.settings)
         if undo is not None:
             parts.instrumentations.append((name, undo))
 
 
-def _log_started(telemetry: Telemetry, parts: _Parts) -> None:
+def _log_started(telemetry: Telemetry, parts: Parts) -> None:
     settings = telemetry.settings
 
     def where(signal: str) -> str:

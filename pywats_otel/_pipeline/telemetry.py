@@ -13,7 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pywats_otel import health
 from pywats_otel._base.timefmt import iso
 from pywats_otel._version import __version__
 
@@ -31,13 +30,13 @@ if TYPE_CHECKING:
         ExportStats,
     )
 
-__all__ = ["Telemetry"]
+__all__ = ["Parts", "Telemetry"]
 
 _logger = logging.getLogger("pywats_otel")
 
 
 @dataclass
-class _Parts:
+class Parts:
     """What the bootstrap built, in the order it built it."""
 
     tracer_provider: TracerProvider | None = None
@@ -73,11 +72,11 @@ class Telemetry:
         self,
         settings: TelemetrySettings,
         resource: Resource | None = None,
-        parts: _Parts | None = None,
+        parts: Parts | None = None,
     ) -> None:
         self.settings = settings
         self.resource = resource
-        self._parts = parts or _Parts()
+        self._parts = parts or Parts()
         self.started_at = time.time()
         self._lock = threading.Lock()
         self._shut_down = False
@@ -164,6 +163,8 @@ class Telemetry:
         else:
             result["endpoint"] = None
         result["instrumentations"] = list(self.instrumentations)
+        from pywats_otel import health  # imported on use: `import pywats_otel` stays light
+
         # The last report only: status() never runs a check (one could take seconds).
         report = health.last_report()
         result["health"] = None if report is None else report.as_dict()
@@ -184,6 +185,8 @@ class Telemetry:
 
     def health(self, path: str) -> tuple[int, dict[str, Any]]:
         """The endpoint's answer to a health path, (status, JSON): see ``health.http_response``."""
+        from pywats_otel import health
+
         settings = self.settings
         return health.http_response(
             path,

@@ -13,7 +13,7 @@ from typing import TextIO
 from urllib.parse import urlsplit
 
 from pywats_otel._base.errors import TelemetryConfigError
-from pywats_otel._base.redact import redact_url, scrub, set_secrets
+from pywats_otel._base.redact import redact_url, scrub
 from pywats_otel._config.exporters import otlp_endpoint
 from pywats_otel._config.loader import load_settings
 from pywats_otel._config.settings import TelemetrySettings
@@ -42,7 +42,6 @@ def check_otlp(settings: TelemetrySettings) -> Finding:
     shown = redact_url(endpoint)
     what = f"OTLP collector ({settings.otlp_protocol} {shown})"
     headers = {name: value.get_secret_value() for name, value in settings.otlp_headers.items()}
-    set_secrets(headers.values())
     try:
         if settings.otlp_protocol == "grpc":
             message = _grpc_export(settings, endpoint, headers)

@@ -26,11 +26,14 @@ from pywats_otel import semconv
 from pywats_otel._base import state
 from pywats_otel._base.otel import PerMeterProvider
 from pywats_otel._base.ratelimit import warn_once
-from pywats_otel._base.redact import SENSITIVE_QUERY_KEYS, may_need_redaction, redact_url
+from pywats_otel._base.redact import may_need_redaction, redact_url, sensitive_query_keys
 from pywats_otel.correlation import current_correlation_id
 
 if TYPE_CHECKING:
     from pywats_otel._config.settings import TelemetrySettings
+
+#: Query keys whose values never reach a span: ours and the semantic conventions' list.
+SENSITIVE_QUERY_KEYS = sensitive_query_keys()
 
 __all__ = [
     "SENSITIVE_QUERY_KEYS",

@@ -59,7 +59,7 @@ def reset_telemetry(timeout_s: float = 2.0) -> None:
     telemetry = _bootstrap.get_telemetry()
     if telemetry is not None:
         telemetry.shutdown(timeout_s=timeout_s)
-    _bootstrap._forget()
+    _bootstrap.forget()
     # OpenTelemetry sets its global providers once per process; tests need them set again.
     trace._TRACER_PROVIDER_SET_ONCE = Once()
     trace._TRACER_PROVIDER = None

@@ -259,3 +259,34 @@ def test_every_setting_is_declared_with_env_doc_and_accepted() -> None:
         assert info.accepted, info.name
     variables = [name for info in infos for name in (*info.env, *info.inverse_env)]
     assert len(variables) == len(set(variables)), "a variable feeds two settings"
+
+
+def test_the_keyword_arguments_are_the_settings_and_are_generated_from_them() -> None:
+    """SettingsKwargs has one key per setting, and its source is what the generator makes."""
+    import typing
+
+    from pywats_otel import SettingsKwargs, TelemetrySettings
+    from pywats_otel._tools import docs
+
+    hints = typing.get_type_hints(SettingsKwargs)
+    assert list(hints) == list(TelemetrySettings.model_fields)
+    assert docs.KWARGS_PATH.read_text(encoding="utf-8") == docs.settings_kwargs_source()
+    # None means "not given" for every one of them.
+    assert all(type(None) in typing.get_args(hint) for hint in hints.values())
+
+
+def test_a_range_is_declared_once_and_its_accepted_text_derived() -> None:
+    """Bounded numbers carry pydantic's ge/le; the accepted text and the refusal come from it."""
+    infos = {info.name: info for info in setting_infos()}
+    assert infos["prometheus_port"].accepted == "an integer from 0 to 65535"
+    assert infos["otlp_timeout"].accepted == "an integer from 1 to 600000 (milliseconds)"
+    assert infos["health_check_timeout_s"].accepted == "a number from 0.1 to 60 (seconds)"
+    assert infos["disk_fail_percent"].accepted == (
+        "a number from 1 to 100 (percent), not below disk_warn_percent"
+    )
+    with pytest.raises(TelemetryConfigError) as refused:
+        load_settings({"prometheus_port": 70000}, environ={})
+    assert str(refused.value) == (
+        "invalid telemetry setting prometheus_port from keyword argument prometheus_port: "
+        "out of range, got 70000 (accepted: an integer from 0 to 65535)"
+    )

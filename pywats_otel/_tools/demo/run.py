@@ -14,8 +14,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
-from pywats_otel import correlation, init_telemetry
+from pywats_otel import correlation
 from pywats_otel._base.errors import TelemetryConfigError
+from pywats_otel._pipeline.bootstrap import init_telemetry
 from pywats_otel._tools.demo.station import DemoOptions, DemoSummary, Station, print_progress
 
 __all__ = ["run_demo"]
