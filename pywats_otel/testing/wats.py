@@ -97,6 +97,9 @@ class FakeWATS:
 def _handler(state: _State, version: str) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in two writes; with Nagle's algorithm the body would wait for
+        # the client's delayed ACK (40 ms on Linux) on a kept-alive connection.
+        disable_nagle_algorithm = True
 
         def do_GET(self) -> None:
             self._answer(0)

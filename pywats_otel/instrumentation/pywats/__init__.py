@@ -110,7 +110,7 @@ class PyWATSInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                 "(not PersistentQueue, the converters or the client service)",
                 unavailable,
             )
-        instrument_logging(patches, client=unavailable is None)
+        instrument_logging(patches)
         self._patches = patches
 
     def _uninstrument(self, **kwargs: Any) -> None:

@@ -2,8 +2,10 @@
 ``[correlation_id]`` is the trace ID whenever a span is active.
 
 ``configure_logging()`` (and ``setup_client_logging()``, which calls it, also at the import of
-``pywats_client.cli``) clears the root logger's handlers; the handlers pywats_otel put there
-(flagged ``pywats_otel_keep``) are put back right after it.
+``pywats_client.cli``) runs ``root.handlers.clear()``. Rather than wrap those functions (a
+station imports them by name, often before ``init_telemetry()``), the root logger's handler
+list keeps, through ``clear()``, the handlers pywats_otel put there (flagged
+``pywats_otel_keep``); adding, removing and replacing handlers work as before.
 """
 
 from __future__ import annotations
@@ -22,20 +24,13 @@ from pywats_otel.instrumentation.pywats._patches import Patches
 __all__ = ["instrument_logging"]
 
 
-def _keeping_handlers(
-    wrapped: Callable[..., Any], instance: object, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> Any:
-    root = logging.getLogger()
-    kept = [handler for handler in root.handlers if getattr(handler, KEEP_HANDLER_FLAG, False)]
-    try:
-        return wrapped(*args, **kwargs)
-    finally:
-        try:
-            for handler in kept:
-                if handler not in root.handlers:
-                    root.addHandler(handler)
-        except Exception:  # noqa: BLE001 - pyWATS's own set-up stands
-            warn_once("pywats-logging", "pywats_otel: keeping the log handler failed")
+class _KeepingHandlers(list[logging.Handler]):
+    """The root logger's handler list, whose ``clear()`` keeps pywats_otel's handlers."""
+
+    def clear(self) -> None:
+        kept = [handler for handler in self if getattr(handler, KEEP_HANDLER_FLAG, False)]
+        super().clear()
+        self.extend(kept)
 
 
 def _correlation_filter(
@@ -52,14 +47,21 @@ def _correlation_filter(
     return result
 
 
-def instrument_logging(patches: Patches, *, client: bool) -> None:
+def _keep_root_handlers(patches: Patches) -> None:
+    root = logging.getLogger()
+    if not isinstance(root.handlers, _KeepingHandlers):
+        root.handlers = _KeepingHandlers(root.handlers)
+
+    def undo() -> None:
+        if isinstance(root.handlers, _KeepingHandlers):
+            root.handlers = list(root.handlers)
+
+    patches.on_undo(undo)
+
+
+def instrument_logging(patches: Patches) -> None:
     def core_logging(module: ModuleType) -> None:
-        patches.wrap(module, "configure_logging", _keeping_handlers)
         patches.wrap(module.CorrelationFilter, "filter", _correlation_filter)
 
-    def client_logging(module: ModuleType) -> None:
-        patches.wrap(module, "setup_client_logging", _keeping_handlers)
-
+    _keep_root_handlers(patches)
     patches.when_imported("pywats.core.logging", core_logging)
-    if client:
-        patches.when_imported("pywats_client.core.logging", client_logging)

@@ -46,6 +46,9 @@ _in_add: ContextVar[bool] = ContextVar("pywats_otel_pywats_in_add", default=Fals
 _attached: ContextVar[_ItemProcessing | None] = ContextVar(
     "pywats_otel_pywats_attached", default=None
 )
+# Inside a queue's __init__ (PersistentQueue's calls MemoryQueue's): the outermost one, once it
+# has finished, registers the queue's depth under the queue's final name.
+_in_init: ContextVar[bool] = ContextVar("pywats_otel_pywats_in_init", default=False)
 # Inside AsyncConverterPool.run(): items marked processing there go on in tasks of their own.
 _in_pool: ContextVar[bool] = ContextVar("pywats_otel_pywats_in_pool", default=False)
 
@@ -136,6 +139,30 @@ class _Depths:
             self._queues.clear()
         for undo in undos:
             undo()
+
+
+def _depth_on_init(depths: _Depths, read: Callable[[Any], Mapping[str, int]]) -> Callable[..., Any]:
+    """An ``__init__`` wrapper that registers the new queue's depth once it is built."""
+
+    def init(
+        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        if _in_init.get():
+            return wrapped(*args, **kwargs)
+        token = _in_init.set(True)
+        try:
+            result = wrapped(*args, **kwargs)
+        finally:
+            _in_init.reset(token)
+        try:
+            folder = getattr(instance, "reports_dir", None)
+            name = Path(str(folder)).name or "pending" if folder else queue_name(instance)
+            depths.add(name, instance, read)
+        except Exception:  # noqa: BLE001 - the queue works without its depth metric
+            warn_once("pywats-depth", "pywats_otel: pyWATS queue depth failed", exc_info=True)
+        return result
+
+    return init
 
 
 def _memory_depth(owner: Any) -> dict[str, int]:
@@ -365,21 +392,7 @@ def instrument_queues(patches: Patches, produced: ProducedBy, depths: _Depths) -
             patches.wrap(module.QueueItem, method, _mark_done)
         patches.wrap(module.MemoryQueue, "add", _producer(produced, _bind_add))
         patches.wrap(module.MemoryQueue, "get_next", _get_next)
-
-        def init(
-            wrapped: Callable[..., Any],
-            instance: Any,
-            args: tuple[Any, ...],
-            kwargs: dict[str, Any],
-        ) -> Any:
-            result = wrapped(*args, **kwargs)
-            try:
-                depths.add(queue_name(instance), instance, _memory_depth)
-            except Exception:  # noqa: BLE001 - the queue works without its depth metric
-                warn_once("pywats-depth", "pywats_otel: pyWATS queue depth failed", exc_info=True)
-            return result
-
-        patches.wrap(module.MemoryQueue, "__init__", init)
+        patches.wrap(module.MemoryQueue, "__init__", _depth_on_init(depths, _memory_depth))
 
     def async_adapter(module: ModuleType) -> None:
         patches.wrap(module.AsyncQueueAdapter, "put_nowait", _producer(produced, _bind_put_nowait))
@@ -530,6 +543,7 @@ def instrument_client_queues(patches: Patches, produced: ProducedBy, depths: _De
 
     def persistent_queue(module: ModuleType) -> None:
         patches.wrap(module.PersistentQueue, "add", _producer(produced, _bind_add))
+        patches.wrap(module.PersistentQueue, "__init__", _depth_on_init(depths, _memory_depth))
 
     def converter_pool(module: ModuleType) -> None:
         patches.wrap(module.AsyncConverterPool, "_process_with_limit", _process_with_limit)
@@ -537,22 +551,7 @@ def instrument_client_queues(patches: Patches, produced: ProducedBy, depths: _De
 
     def pending_queue(module: ModuleType) -> None:
         patches.wrap(module.AsyncPendingQueue, "_submit_report", _submit_report)
-
-        def init(
-            wrapped: Callable[..., Any],
-            instance: Any,
-            args: tuple[Any, ...],
-            kwargs: dict[str, Any],
-        ) -> Any:
-            result = wrapped(*args, **kwargs)
-            try:
-                name = Path(str(instance.reports_dir)).name or "pending"
-                depths.add(name, instance, _folder_depth)
-            except Exception:  # noqa: BLE001 - the queue works without its depth metric
-                warn_once("pywats-depth", "pywats_otel: pyWATS queue depth failed", exc_info=True)
-            return result
-
-        patches.wrap(module.AsyncPendingQueue, "__init__", init)
+        patches.wrap(module.AsyncPendingQueue, "__init__", _depth_on_init(depths, _folder_depth))
 
     patches.when_imported("pywats_client.queue.persistent_queue", persistent_queue)
     patches.when_imported("pywats_client.service.async_converter_pool", converter_pool)
