@@ -529,3 +529,63 @@ def test_the_legacy_error_counter_is_opt_in_with_pywats_own_labels() -> None:
     with capture_telemetry(pywats_legacy_metrics=True) as captured:
         asyncio.run(refused())
         assert captured.metric_value(semconv.PYWATS_LEGACY_ERRORS, labels) == 1
+
+
+def test_a_scheduled_converter_run_is_one_span_counting_its_results() -> None:
+    """ScheduledConverter.run (async, abstract): each subclass's run is a convert span, failed
+    when one of its results failed, records the number of results."""
+    from datetime import timedelta
+
+    from pywats_client.converters.context import ConverterContext
+    from pywats_client.converters.models import ConverterResult
+    from pywats_client.converters.scheduled_converter import ScheduledConverter
+
+    with capture_telemetry() as captured:
+
+        class Nightly(ScheduledConverter):
+            @property
+            def name(self) -> str:
+                return "nightly-db"
+
+            @property
+            def schedule_interval(self) -> timedelta:
+                return timedelta(hours=24)
+
+            async def run(self, context: Any) -> list[Any]:
+                return [
+                    ConverterResult.success_result(report=None),
+                    ConverterResult.failed_result(error="row 7 is corrupt"),
+                ]
+
+        results = asyncio.run(Nightly().run(ConverterContext()))
+        [span] = captured.spans(name="convert nightly-db")
+    assert len(results) == 2
+    assert span.attributes[semconv.CONVERTER_RECORDS] == 2
+    assert span.attributes[semconv.CONVERTER_STATUS] == "failed"
+
+
+def test_without_pyside6_the_client_half_is_skipped_with_one_info_line(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, fake_wats: Any
+) -> None:
+    """Where pywats_client cannot be imported, pywats is still traced and one INFO says why."""
+    import pywats_client.queue.persistent_queue as persistent
+    from pywats import pyWATS
+
+    from pywats_otel.instrumentation import pywats as instrumentation
+
+    monkeypatch.setattr(
+        instrumentation, "_client_importable", lambda: "pywats_client imports PySide6, which..."
+    )
+    with caplog.at_level(logging.INFO, logger="pywats_otel"), capture_telemetry() as captured:
+        api = pyWATS(base_url=fake_wats.url, token=fake_wats.token, station=_station())
+        api.report.submit_report(_report())
+        api.close()
+        persistent_add = persistent.PersistentQueue.__dict__["add"]
+        [upload] = captured.spans(name=UPLOAD)
+    lines = [r.getMessage() for r in caplog.records if "covers pywats only" in r.getMessage()]
+    assert lines == [
+        "pywats_otel: pywats_client imports PySide6, which...; the pywats instrumentation covers "
+        "pywats only (not PersistentQueue, the converters or the client service)"
+    ]
+    assert not hasattr(persistent_add, "__wrapped__")  # the client half left alone
+    assert upload.attributes[semconv.HTTP_RESPONSE_STATUS_CODE] == 200
