@@ -32,7 +32,7 @@ from typing import IO, Any
 
 NONE = "no telemetry"
 OURS = "pywats_otel"
-OURS_STOCK = "pywats_otel, stock httpx instrumentor"
+OURS_STOCK = "pywats_otel on the stock httpx instrumentor"
 VARIANTS = (NONE, OURS, OURS_STOCK)
 STEPS = 1011
 

@@ -33,7 +33,7 @@ from typing import Any
 import httpx
 import wrapt
 from opentelemetry import context as otel_context
-from opentelemetry import propagate, trace
+from opentelemetry import trace
 from opentelemetry.instrumentation.utils import is_http_instrumentation_enabled, unwrap
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.util.http import (
@@ -50,6 +50,7 @@ from opentelemetry.util.http import (
 )
 
 from pywats_otel import semconv
+from pywats_otel._base import w3c
 from pywats_otel._base.otel import PerMeterProvider, create_instrument
 from pywats_otel._base.otel import tracer as global_tracer
 from pywats_otel._base.ratelimit import warn_once
@@ -158,7 +159,7 @@ class HttpxTracing:
             name = self.correlation_header
             if span_context.is_valid and name not in headers:
                 headers[name] = format(span_context.trace_id, "032x")
-            propagate.inject(headers, context=context)
+            w3c.inject(headers, context, span_context)
         except Exception:
             warn_once("httpx-start", "pywats_otel: tracing an httpx request failed", exc_info=True)
             _close(span, token)

@@ -350,7 +350,7 @@ def test_a_failure_of_the_instrumentation_never_reaches_the_request(
     def explode(*args: object, **kwargs: object) -> None:
         raise RuntimeError("odd propagator")
 
-    monkeypatch.setattr(_httpx_own.propagate, "inject", explode)
+    monkeypatch.setattr(_httpx_own.w3c, "inject", explode)
     with (
         caplog.at_level(logging.WARNING, logger="pywats_otel"),
         capture_telemetry() as captured,
