@@ -3,7 +3,8 @@
 It imports pywats-api, opens its PersistentQueue and waits, as a station between two tests
 does. ``pywats_otel``: init_telemetry() as a station with a collector runs it (traces, metrics
 and logs over OTLP/gRPC, metrics exported every minute, /metrics served, the process, system
-and health metrics, every instrumentation). It prints its /metrics port (0 without telemetry)
+and health metrics, every instrumentation); ``pywats_otel, OTLP over HTTP`` the same with
+``otlp_protocol=http/protobuf``. It prints its /metrics port (0 without telemetry)
 and answers on stdin: ``cpu`` (its CPU time so far, all threads, and per thread) and ``quit``.
 """
 
@@ -22,6 +23,8 @@ from typing import Any
 
 NONE = "no telemetry"
 OURS = "pywats_otel"
+OURS_HTTP = "pywats_otel, OTLP over HTTP"
+VARIANTS = (NONE, OURS, OURS_HTTP)
 
 
 def _threads() -> dict[str, float]:
@@ -43,22 +46,24 @@ def _threads() -> dict[str, float]:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.scale._idle_station")
-    parser.add_argument("--variant", required=True, choices=(NONE, OURS))
-    parser.add_argument("--otlp", required=True)
+    parser.add_argument("--variant", required=True, choices=VARIANTS)
+    parser.add_argument("--otlp", required=True, help="the collector (gRPC)")
+    parser.add_argument("--otlp-http", default="", help="the collector (OTLP/HTTP)")
     args = parser.parse_args(argv)
     out = sys.stdout
     sys.stdout = sys.stderr
     folder = Path(tempfile.mkdtemp(prefix="pywats-otel-idle-"))
     telemetry: Any = None
-    if args.variant == OURS:
+    if args.variant != NONE:
         from pywats_otel import init_telemetry
 
         telemetry = init_telemetry(
             service_name="bench-idle-station",
-            otlp_endpoint=args.otlp,
+            otlp_endpoint=args.otlp_http if args.variant == OURS_HTTP else args.otlp,
             prometheus_host="127.0.0.1",
             prometheus_port=0,
             disk_paths=str(folder),
+            otlp_protocol="http/protobuf" if args.variant == OURS_HTTP else "grpc",
         )
     from pywats.core.logging import configure_logging
     from pywats_client.queue.persistent_queue import PersistentQueue

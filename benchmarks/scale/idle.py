@@ -20,11 +20,19 @@ from typing import Any
 from benchmarks import _sink
 from benchmarks._harness import ROOT, CaseResult, Comparison, clean_env
 from benchmarks.scale import SECTION, Context
-from benchmarks.scale._idle_station import NONE, OURS
+from benchmarks.scale._idle_station import NONE, OURS, OURS_HTTP, VARIANTS
 
 ORDER = 50
 GOAL_MS = 18.0
 SCRAPE_S = 15.0
+_HTTP_RECEIVER = (
+    "import sys\n"
+    "from pywats_otel.testing.otlp import OTLPReceiver\n"
+    "receiver = OTLPReceiver('http/protobuf').start()\n"
+    "print(receiver.endpoint, flush=True)\n"
+    "sys.stdin.read()\n"
+    "receiver.stop()\n"
+)
 
 
 class _Station:
@@ -89,13 +97,26 @@ def run(context: Context) -> list[CaseResult]:
     window = 20.0 if context.quick else 60.0
     scrape_every = 5.0 if context.quick else SCRAPE_S
     sink, endpoint = _sink.start()
-    stations = {variant: _Station(variant, endpoint) for variant in (NONE, OURS)}
-    case = CaseResult(SECTION, "idle station, CPU per minute", "ms", NONE, {NONE: [], OURS: []})
+    receiver = subprocess.Popen(
+        [sys.executable, "-c", _HTTP_RECEIVER],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=clean_env(),
+    )
+    assert receiver.stdout is not None
+    http_endpoint = receiver.stdout.readline().strip()
+    stations = {variant: _Station(variant, endpoint, http_endpoint) for variant in VARIANTS}
+    case = CaseResult(
+        SECTION, "idle station, CPU per minute", "ms", NONE, {v: [] for v in VARIANTS}
+    )
     threads: dict[str, float] = {}
     series = 0
     try:
         time.sleep(5)  # start-up's own work settles (the first health run, the first scrape)
         series = _scrape(stations[OURS].port)
+        _scrape(stations[OURS_HTTP].port)
         for _ in range(minutes):
             before = {variant: station.cpu() for variant, station in stations.items()}
             started = time.monotonic()
@@ -103,6 +124,7 @@ def run(context: Context) -> list[CaseResult]:
             while (now := time.monotonic()) < started + window:
                 if now >= next_scrape:
                     series = _scrape(stations[OURS].port)
+                    _scrape(stations[OURS_HTTP].port)
                     next_scrape += scrape_every
                 time.sleep(min(0.25, max(started + window - now, 0.0)))
             elapsed = time.monotonic() - started
@@ -119,7 +141,10 @@ def run(context: Context) -> list[CaseResult]:
         assert sink.stdin is not None
         sink.stdin.close()
         sink.wait(30)
-    case.comparisons.append(
+        assert receiver.stdin is not None
+        receiver.stdin.close()
+        receiver.wait(30)
+    case.comparisons += (
         Comparison(
             "idle station: pywats_otel's CPU, in ms a minute beyond the station without it",
             OURS,
@@ -127,7 +152,14 @@ def run(context: Context) -> list[CaseResult]:
             kind="difference",
             goal=GOAL_MS,
             goal_text="< 18 ms a minute (0.03 % of one core)",
-        )
+        ),
+        Comparison(
+            "idle station, OTLP over HTTP: pywats_otel's CPU, in ms a minute beyond the "
+            "station without it",
+            OURS_HTTP,
+            NONE,
+            kind="difference",
+        ),
     )
     busiest = sorted(threads.items(), key=lambda item: -item[1])[:8]
     per_minute = ", ".join(
