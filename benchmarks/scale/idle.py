@@ -36,7 +36,7 @@ _HTTP_RECEIVER = (
 
 
 class _Station:
-    def __init__(self, variant: str, otlp: str) -> None:
+    def __init__(self, variant: str, otlp: str, otlp_http: str) -> None:
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -46,6 +46,8 @@ class _Station:
                 variant,
                 "--otlp",
                 otlp,
+                "--otlp-http",
+                otlp_http,
             ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
