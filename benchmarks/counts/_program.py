@@ -23,7 +23,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks.micro._common import work
+
+def work() -> int:
+    """An operation's own work: the same stand-in as the micro cases' (``_common.work``)."""
+    return sum(range(20))
+
 
 Operation = Callable[[], object]
 
@@ -221,8 +225,6 @@ URL = "http://127.0.0.1:8080/api/Report/WSJF?station=7"
 
 
 def _httpx_operation(variant: str, setup: Any) -> Operation:
-    from opentelemetry import propagate
-    from opentelemetry.trace import SpanKind
 
     from benchmarks import _setups
     from pywats_otel import semconv
@@ -242,44 +244,17 @@ def _httpx_operation(variant: str, setup: Any) -> Operation:
 
         turn_on(setup.telemetry.settings)
     if variant == BARE:
-        tracer = setup.tracer
+        from benchmarks.micro._operations import httpx_by_hand
+
         duration = setup.histogram(semconv.HTTP_CLIENT_REQUEST_DURATION)
-        span_attributes = {
-            semconv.HTTP_REQUEST_METHOD: "POST",
-            semconv.URL_FULL: URL,
-            semconv.SERVER_ADDRESS: "127.0.0.1",
-            semconv.SERVER_PORT: 8080,
-        }
-
-        def by_hand() -> None:
-            started = time.perf_counter()
-            with tracer.start_as_current_span(
-                "POST", kind=SpanKind.CLIENT, attributes=span_attributes
-            ) as span:
-                headers: dict[str, str] = {}
-                propagate.inject(headers)
-                headers["X-Correlation-ID"] = format(span.get_span_context().trace_id, "032x")
-                response = client.post(URL, content=b"{}", headers=headers)
-                span.set_attribute(semconv.HTTP_RESPONSE_STATUS_CODE, response.status_code)
-            duration.record(
-                time.perf_counter() - started,
-                {
-                    semconv.HTTP_REQUEST_METHOD: "POST",
-                    semconv.HTTP_RESPONSE_STATUS_CODE: response.status_code,
-                    semconv.SERVER_ADDRESS: "127.0.0.1",
-                    semconv.SERVER_PORT: 8080,
-                    semconv.NETWORK_PROTOCOL_VERSION: "1.1",
-                },
-            )
-
-        return by_hand
+        return httpx_by_hand(client, URL, setup.tracer, duration)
     if variant == PLAN:
 
         def plan() -> None:
             started = time.perf_counter()
-            response = client.post(URL, content=b"{}")
+            response = client.get(URL)
             _setups.PLAN_HTTP_DURATION.labels(
-                "POST", str(response.status_code), "127.0.0.1", "8080"
+                "GET", str(response.status_code), "127.0.0.1", "8080"
             ).observe(time.perf_counter() - started)
 
         return plan
@@ -289,16 +264,16 @@ def _httpx_operation(variant: str, setup: Any) -> Operation:
         def floor() -> None:
             started = time.perf_counter()
             trace_id, span_id = random.getrandbits(128), random.getrandbits(64)
-            response = client.post(
-                URL, content=b"{}", headers={"traceparent": f"00-{trace_id:032x}-{span_id:016x}-01"}
+            response = client.get(
+                URL, headers={"traceparent": f"00-{trace_id:032x}-{span_id:016x}-01"}
             )
-            _spans.append(("POST", trace_id, span_id, started, response.status_code))
-            metrics.record(("POST", response.status_code), time.perf_counter() - started)
+            _spans.append(("GET", trace_id, span_id, started, response.status_code))
+            metrics.record(("GET", response.status_code), time.perf_counter() - started)
 
         return floor
 
     def request() -> None:
-        client.post(URL, content=b"{}")
+        client.get(URL)
 
     return request
 

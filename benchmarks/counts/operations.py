@@ -29,7 +29,7 @@ NOTES = {
     "metric records",
     "converter": "an INTERNAL span with the file's name, extension and size (one stat), status "
     "and records; two metric records",
-    "httpx": "a POST through httpx's own transport to a connection pool that answers in-process "
+    "httpx": "a GET through httpx's own transport to a connection pool that answers in-process "
     "(no socket): the whole client path, none of the network's noise; stock instrumentor: "
     "HTTPXClientInstrumentor alone on the bare SDK",
     "export": "a converter span with four attributes, exported at exit: pywats_otel and the "
