@@ -162,6 +162,23 @@ def _start(settings: TelemetrySettings) -> Telemetry:
     return telemetry
 
 
+class _Resource(Resource):
+    """The SDK's Resource with its hash computed once: the OTLP encoders group every span and
+    log record by resource, and the SDK's hash is a JSON dump of the attributes each time
+    (about a tenth of a span's export). A Resource's attributes never change."""
+
+    _hash: int | None = None
+
+    def __hash__(self) -> int:
+        cached = self._hash
+        if cached is None:
+            cached = self._hash = super().__hash__()
+        return cached
+
+    # The SDK's __eq__ as it is; defining __hash__ alone would drop it.
+    __eq__ = Resource.__eq__
+
+
 def build_resource(settings: TelemetrySettings) -> Resource:
     """The resource every signal carries; named settings win over OTEL_RESOURCE_ATTRIBUTES."""
     attributes: dict[str, str | int] = dict(settings.resource_attributes)
@@ -181,7 +198,7 @@ def build_resource(settings: TelemetrySettings) -> Resource:
         attributes[semconv.SERVICE_VERSION] = settings.service_version
     if settings.environment:
         attributes[semconv.DEPLOYMENT_ENVIRONMENT_NAME] = settings.environment
-    return Resource(attributes)
+    return _Resource(attributes)
 
 
 def _sampler(settings: TelemetrySettings) -> sampling.Sampler:

@@ -495,3 +495,21 @@ def test_shutdown_telemetry_shuts_the_running_handle_down() -> None:
     with capture_telemetry() as captured:
         assert pywats_otel.shutdown_telemetry(timeout_s=2) is True
         assert captured.telemetry.is_shut_down
+
+
+def test_the_resource_hashes_and_compares_as_the_sdk_s_does() -> None:
+    """build_resource()'s Resource keeps the SDK's hash and equality (the OTLP encoders group
+    spans by it), computing the hash once."""
+    from opentelemetry.sdk.resources import Resource
+
+    from pywats_otel._config.loader import load_settings
+    from pywats_otel._pipeline.bootstrap import build_resource
+
+    resource = build_resource(load_settings({"service_name": "hash-test"}))
+    plain = Resource(dict(resource.attributes), resource.schema_url)
+    assert hash(resource) == hash(plain) == hash(resource)
+    assert resource == plain
+    assert plain == resource
+    grouped = {plain: "spans"}
+    assert grouped[resource] == "spans"
+    assert resource.attributes["service.name"] == "hash-test"
