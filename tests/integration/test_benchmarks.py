@@ -29,6 +29,8 @@ CASES = {
         "CPU time per report",
         "wall time per report",
         "periodic work of the pipeline's telemetry (CPU per event)",
+        "real pyWATS station: CPU time per report",
+        "real pyWATS station: wall time per report",
     },
     "scale": {
         "/metrics scrape, 100 series",
