@@ -34,7 +34,7 @@ def run(context: Context) -> list[CaseResult]:
         context.bare,
         context.rounds * 2,
         60 if context.quick else 300,
-        500 if context.quick else 20_000,
+        100 if context.quick else 2_000,
     )
 
 
