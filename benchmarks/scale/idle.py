@@ -82,16 +82,24 @@ _connections: dict[int, http.client.HTTPConnection] = {}
 
 def _scrape(port: int) -> int:
     """GET /metrics as Prometheus does: gzip, on a connection kept alive between scrapes."""
-    connection = _connections.get(port)
-    if connection is None:
-        connection = _connections[port] = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    connection.request(
-        "GET",
-        "/metrics",
-        headers={"Accept-Encoding": "gzip", "Accept": "text/plain;version=0.0.4"},
-    )
-    response = connection.getresponse()
-    body = response.read()
+    headers = {"Accept-Encoding": "gzip", "Accept": "text/plain;version=0.0.4"}
+    for attempt in range(2):
+        connection = _connections.get(port)
+        if connection is None:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            _connections[port] = connection
+        try:
+            connection.request("GET", "/metrics", headers=headers)
+            response = connection.getresponse()
+            body = response.read()
+            break
+        except (http.client.RemoteDisconnected, ConnectionError):
+            # The endpoint closes a connection idle for 10 s (a scrape every 15 s finds it
+            # closed): a new one, as Prometheus's client opens.
+            connection.close()
+            del _connections[port]
+            if attempt:
+                raise
     if response.getheader("Content-Encoding") == "gzip":
         body = gzip.decompress(body)
     return sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
