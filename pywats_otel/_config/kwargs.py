@@ -29,8 +29,8 @@ class SettingsKwargs(TypedDict, total=False):
     traces_exporter: str | Sequence[str] | None
     metrics_exporter: str | Sequence[str] | None
     logs_exporter: str | Sequence[str] | None
-    otlp_endpoint: str | None
     otlp_protocol: Literal["grpc", "http/protobuf"] | None
+    otlp_endpoint: str | None
     otlp_headers: str | Mapping[str, str] | None
     otlp_timeout: int | None
     otlp_compression: Literal["none", "gzip"] | None

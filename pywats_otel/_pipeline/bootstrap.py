@@ -320,18 +320,13 @@ def _start_endpoint(telemetry: Telemetry, parts: Parts, registry: Any) -> None:
     from pywats_otel._pipeline.endpoint import TelemetryEndpoint
 
     settings = telemetry.settings
-    source = settings.source_of("prometheus_port")
-    variable = (
-        source.removeprefix("environment variable ")
-        if source.startswith("environment variable")
-        else "PYWATS_OTEL_PROMETHEUS_PORT"
-    )
     endpoint = TelemetryEndpoint(
         settings.prometheus_host,
         settings.prometheus_port,
         registry,
         telemetry.health,
-        port_setting=variable,
+        port_setting=where_to_change(settings, "prometheus_port", "PYWATS_OTEL_PROMETHEUS_PORT"),
+        host_setting=where_to_change(settings, "prometheus_host", "PYWATS_OTEL_PROMETHEUS_HOST"),
         basic_auth=(
             (settings.endpoint_username, settings.endpoint_password)
             if settings.endpoint_username and settings.endpoint_password
@@ -358,6 +353,19 @@ def _start_endpoint(telemetry: Telemetry, parts: Parts, registry: Any) -> None:
                 "" if endpoint.serving else f" (not serving: {endpoint.error})"
             )
     parts.destinations["metrics"] = [stats.destination for stats in parts.stats["metrics"]]
+
+
+def where_to_change(settings: TelemetrySettings, name: str, variable: str) -> str:
+    """Where the user changes setting ``name``: the source its value came from (a keyword
+    argument, a variable, the config file), else ``variable``, as in "set ... to a free port"."""
+    source = settings.source_of(name)
+    if source.startswith("keyword argument "):
+        return f"the keyword argument {name} of init_telemetry()"
+    if source.startswith("environment variable "):
+        return source.removeprefix("environment variable ")
+    if source.startswith("config file "):
+        return f"{name} in the {source.partition(' (key ')[0]}"
+    return variable
 
 
 def _setup_logs(telemetry: Telemetry, parts: Parts) -> None:

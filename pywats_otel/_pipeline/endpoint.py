@@ -155,6 +155,7 @@ class TelemetryEndpoint:
         health: HealthResponder,
         *,
         port_setting: str = "PYWATS_OTEL_PROMETHEUS_PORT",
+        host_setting: str = "PYWATS_OTEL_PROMETHEUS_HOST",
         basic_auth: tuple[str, SecretStr] | None = None,
         tls: tuple[Path, Path] | None = None,
         scrape_stats: Sequence[ExportStats] = (),
@@ -164,6 +165,7 @@ class TelemetryEndpoint:
         self.registry = registry
         self._health = health
         self._port_setting = port_setting
+        self._host_setting = host_setting
         # Only a digest of the credentials is kept: the password itself stays in the settings.
         self._credentials = (
             None
@@ -239,10 +241,11 @@ class TelemetryEndpoint:
                 self.error = f"cannot listen on {self.host}:{self.requested_port}: {exc.strerror}"
                 _logger.warning(
                     "pywats_otel: cannot listen on %s:%d (%s), so /metrics and /health are not "
-                    "served; check PYWATS_OTEL_PROMETHEUS_HOST and %s.",
+                    "served; check %s and %s.",
                     self.host,
                     self.requested_port,
                     exc.strerror or exc,
+                    self._host_setting,
                     self._port_setting,
                 )
             return False
