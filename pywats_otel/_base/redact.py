@@ -164,10 +164,16 @@ _ERROR_TEXT_LIMIT = 300
 _secrets: tuple[str, ...] = ()
 
 
+#: Shorter values cannot be told from ordinary text: scrubbing "a" or "7" would garble every
+#: message (they are still never shown as settings).
+_MIN_SECRET_LENGTH = 4
+
+
 def set_secrets(values: Iterable[str]) -> None:
     """Make ``values`` the secrets to scrub, forgetting the others (for tests)."""
     global _secrets  # noqa: PLW0603 - one process-wide list
-    _secrets = tuple(sorted({v for v in values if v}, key=len, reverse=True))
+    kept = {value for value in values if len(value) >= _MIN_SECRET_LENGTH}
+    _secrets = tuple(sorted(kept, key=len, reverse=True))
 
 
 def register_secrets(values: Iterable[str]) -> None:

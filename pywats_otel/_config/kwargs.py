@@ -46,6 +46,7 @@ class SettingsKwargs(TypedDict, total=False):
     sampler_arg: float | None
     metric_export_interval: int | None
     metric_export_timeout: int | None
+    metric_cardinality_limit: int | None
     instrumentations: str | Sequence[str] | None
     disabled_instrumentations: str | Sequence[str] | None
     log_correlation: bool | None

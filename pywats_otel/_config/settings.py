@@ -331,6 +331,18 @@ class TelemetrySettings(BaseModel):
         unit="milliseconds",
         default_doc="30000",
     )
+    metric_cardinality_limit: int = _setting(
+        2000,
+        env=("PYWATS_OTEL_METRIC_CARDINALITY_LIMIT",),
+        doc="Most series (attribute sets) a metric keeps per reader, the metrics SDK "
+        "specification's limit; measurements with further attribute sets are counted in one "
+        "series with otel.metric.overflow=true, totals kept. Applies to the program's own "
+        "instruments too.",
+        ge=0,
+        le=1_000_000,
+        accepted_note="0: no limit",
+        default_doc="2000",
+    )
     instrumentations: tuple[str, ...] = _setting(
         KNOWN_INSTRUMENTATIONS,
         env=("PYWATS_OTEL_INSTRUMENTATIONS",),

@@ -37,6 +37,7 @@ from pywats_otel._config import exporters as _exporters
 from pywats_otel._config.kwargs import SettingsKwargs
 from pywats_otel._config.loader import load_settings
 from pywats_otel._config.settings import Signal, TelemetrySettings
+from pywats_otel._pipeline import cardinality
 from pywats_otel._pipeline.export import (
     CountingBatchLogRecordProcessor,
     CountingBatchSpanProcessor,
@@ -269,6 +270,7 @@ def _setup_metrics(telemetry: Telemetry, parts: Parts) -> None:
 
     settings = telemetry.settings
     readers: list[MetricReader] = []
+    reader_names: list[str] = []
     specs = {name: _exporters.get(name, "metrics") for name in settings.exporters("metrics")}
     registry = None
     if any(spec.uses_endpoint for spec in specs.values()):
@@ -291,6 +293,18 @@ def _setup_metrics(telemetry: Telemetry, parts: Parts) -> None:
             )
         parts.stats["metrics"].append(stats)
         parts.destinations["metrics"].append(stats.destination)
+        reader_names.append(name)
+
+    # The limit is in the SDK before the first measurement reaches a reader.
+    if cardinality.install():
+        for reader, name in zip(readers, reader_names, strict=True):
+            cardinality.register_reader(reader, settings.metric_cardinality_limit, name)
+
+        def unlimit() -> None:
+            for reader in readers:
+                cardinality.unregister_reader(reader)
+
+        parts.cleanups.append(("cardinality limit", unlimit))
 
     views = [
         View(
@@ -407,6 +421,8 @@ def _setup_self_observation(telemetry: Telemetry, parts: Parts) -> None:
     from pywats_otel._pipeline import builtin_checks, self_metrics
 
     parts.cleanups.append(("pipeline metrics", self_metrics.register(telemetry.export_stats)))
+    cardinality.reset()
+    parts.cleanups.append(("cardinality metrics", cardinality.observe()))
     parts.cleanups.append(("health checks", builtin_checks.install(telemetry)))
 
 

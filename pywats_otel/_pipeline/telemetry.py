@@ -128,8 +128,10 @@ class Telemetry:
         ``logs`` (each a list of exporters with ``name``, ``destination``, ``exported``,
         ``failed``, ``dropped``, ``failed_exports``, ``consecutive_failures``,
         ``last_success``, ``last_error``, ``last_error_time``), ``endpoint`` (with ``tls`` and
-        ``basic_auth`` flags, never credentials), ``instrumentations`` and ``health`` (the last
-        health report, or None; status() never runs the checks).
+        ``basic_auth`` flags, never credentials), ``instrumentations``, ``cardinality`` (the
+        limit, and per metric and exporter the measurements counted in the overflow series
+        and the attribute values replaced because they were not UTF-8) and ``health`` (the
+        last health report, or None; status() never runs the checks).
         """
         settings = self.settings
         result: dict[str, Any] = {
@@ -163,6 +165,12 @@ class Telemetry:
         else:
             result["endpoint"] = None
         result["instrumentations"] = list(self.instrumentations)
+        from pywats_otel._pipeline import cardinality
+
+        result["cardinality"] = {
+            "limit": settings.metric_cardinality_limit,
+            **cardinality.snapshot(),
+        }
         from pywats_otel import health  # imported on use: `import pywats_otel` stays light
 
         # The last report only: status() never runs a check (one could take seconds).
