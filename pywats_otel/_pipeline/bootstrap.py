@@ -37,7 +37,7 @@ from pywats_otel._config import exporters as _exporters
 from pywats_otel._config.kwargs import SettingsKwargs
 from pywats_otel._config.loader import load_settings
 from pywats_otel._config.settings import Signal, TelemetrySettings
-from pywats_otel._pipeline import cardinality
+from pywats_otel._pipeline import cardinality, prometheus
 from pywats_otel._pipeline.export import (
     CountingBatchLogRecordProcessor,
     CountingBatchSpanProcessor,
@@ -274,14 +274,15 @@ def _setup_metrics(telemetry: Telemetry, parts: Parts) -> None:
     specs = {name: _exporters.get(name, "metrics") for name in settings.exporters("metrics")}
     registry = None
     if any(spec.uses_endpoint for spec in specs.values()):
-        from prometheus_client import CollectorRegistry
-
-        registry = CollectorRegistry()
+        registry = prometheus.new_registry()
     for name, spec in specs.items():
         context = _context(telemetry, "metrics", metrics_registry=registry)
         stats = ExportStats("metrics", name, spec.describe(context) or name)
         if spec.metric_reader is not None:
-            readers.append(_build("metric reader", name, "metrics", spec.metric_reader, context))
+            reader = _build("metric reader", name, "metrics", spec.metric_reader, context)
+            if spec.uses_endpoint:
+                prometheus.harden(reader)
+            readers.append(reader)
         else:
             exporter = _build("metric exporter", name, "metrics", spec.metric_exporter, context)
             readers.append(

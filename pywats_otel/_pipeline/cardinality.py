@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 __all__ = [
     "OVERFLOW_ATTRIBUTES",
     "clean_text",
+    "count_replaced",
     "install",
     "register_reader",
     "reset",
@@ -309,11 +310,34 @@ def unregister_reader(reader: MetricReader) -> None:
         _readers.pop(id(reader._instrument_class_aggregation), None)
 
 
+_replaced_seen: dict[tuple[str, str, str], _Counts] = {}
+_MAX_REPLACED_SEEN = 1000
+
+
+def count_replaced(metric: str, exporter: str, text: str) -> None:
+    """Count a text that was not UTF-8 outside a series' attributes (a description, a scope
+    name) once, however often it is served."""
+    with _lock:
+        key = (metric, exporter, text)
+        if key in _replaced_seen or len(_replaced_seen) >= _MAX_REPLACED_SEEN:
+            return
+        counts = next(
+            (c for c in _replaced_seen.values() if (c.metric, c.exporter) == (metric, exporter)),
+            None,
+        )
+        if counts is None:
+            counts = _Counts(metric, exporter)
+            _counts.append(counts)
+        _replaced_seen[key] = counts
+        counts.replaced += 1
+
+
 def reset() -> None:
     """Forget the counts and warnings (a new start-up, a forked child's fresh series)."""
     with _lock:
         _counts.clear()
         _warned.clear()
+        _replaced_seen.clear()
 
 
 def snapshot() -> dict[str, dict[str, dict[str, int]]]:

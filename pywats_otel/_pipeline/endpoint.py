@@ -32,6 +32,8 @@ from prometheus_client import CollectorRegistry, Metric
 from prometheus_client.exposition import choose_encoder
 
 from pywats_otel import semconv
+from pywats_otel._base.ratelimit import warn_once
+from pywats_otel._pipeline import cardinality
 from pywats_otel.health import HEALTH_PATHS
 
 if TYPE_CHECKING:
@@ -297,23 +299,51 @@ class TelemetryEndpoint:
         """The registry in the format the scraper asked for (text or OpenMetrics), maybe gzipped.
 
         Each scrape counts as one export of the Prometheus exporter: the samples served, or a
-        failure with its message.
+        failure with its message. A family that cannot be rendered (text that is not UTF-8
+        from a collector of the program's own, say) is rendered cleaned or left out, never
+        failing the others.
         """
         encoder, content_type = choose_encoder(accept)
-        counted = _ServedRegistry(self.registry)
+        served = _ServedRegistry(self.registry)
         try:
-            body: bytes = encoder(counted)
+            families = list(served.collect())
+            try:
+                body: bytes = encoder(_Families(families))
+            except Exception:  # noqa: BLE001 - rendered again family by family below
+                body = self._render_each(encoder, content_type, families)
         except Exception as exc:
             for stats in self._scrape_stats:
                 stats.record_failure(0, f"rendering /metrics failed: {type(exc).__name__}: {exc}")
             raise
         for stats in self._scrape_stats:
-            stats.record_success(counted.samples)
+            stats.record_success(served.samples)
         self.scrapes += 1
         self.last_scrape = time.time()
         if "gzip" in accept_encoding:
             return 200, content_type, gzip.compress(body), {"Content-Encoding": "gzip"}
         return 200, content_type, body, {}
+
+    def _render_each(
+        self, encoder: Callable[[Any], bytes], content_type: str, families: list[Metric]
+    ) -> bytes:
+        end = b"# EOF\n"
+        pieces: list[bytes] = []
+        for family in families:
+            try:
+                try:
+                    piece = encoder(_Families([family]))
+                except UnicodeEncodeError:
+                    piece = encoder(_Families([_cleaned(family)]))
+            except Exception as exc:  # noqa: BLE001 - this family is left out, not the scrape
+                message = f"{family.name} is left out of /metrics: {type(exc).__name__}: {exc}"
+                for stats in self._scrape_stats:
+                    stats.note_error(message)
+                warn_once(("metrics-family", family.name), "pywats_otel: %s", message)
+                continue
+            pieces.append(piece.removesuffix(end))
+        if content_type.startswith("application/openmetrics-text"):
+            pieces.append(end)
+        return b"".join(pieces)
 
     def health(self, path: str) -> tuple[int, dict[str, Any]]:
         return self._health(path)
@@ -357,6 +387,40 @@ class _ServedRegistry:
                 metric = _renamed(metric, new_name)
             self.samples += len(metric.samples)
             yield metric
+
+
+class _Families:
+    """Families already collected, as the registry an encoder of prometheus_client reads."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self._families)
+
+
+def _cleaned(family: Metric) -> Metric:
+    """``family`` with every text that is not UTF-8 written with backslash escapes (counted)."""
+
+    def clean(text: str) -> str:
+        if text.isascii():
+            return text
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            cardinality.count_replaced(family.name, "prometheus", text)
+            return cardinality.clean_text(text)
+        return text
+
+    cleaned = Metric(family.name, clean(family.documentation), family.type, family.unit)
+    cleaned.samples = [
+        sample._replace(
+            name=clean(sample.name),
+            labels={clean(key): clean(value) for key, value in sample.labels.items()},
+        )
+        for sample in family.samples
+    ]
+    return cleaned
 
 
 def _merged(families: list[Metric]) -> Metric:
