@@ -190,16 +190,17 @@ def test_answers_go_out_without_waiting_for_the_scrapers_ack(
     Headers and body leave in two writes: with Nagle's algorithm the body would wait for the
     scraper's delayed ACK, 40 ms per request on a kept-alive connection.
     """
-    from pywats_otel._pipeline import endpoint as _endpoint
+    from pywats_otel._pipeline import http_server
 
     seen: list[int] = []
-    setup = _endpoint._Handler.setup
+    tune = http_server.tune
 
-    def recording_setup(handler: Any) -> None:
-        setup(handler)
-        seen.append(handler.connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+    def recording_tune(sock: socket.socket | None) -> None:
+        tune(sock)
+        assert sock is not None
+        seen.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
 
-    monkeypatch.setattr(_endpoint._Handler, "setup", recording_setup)
+    monkeypatch.setattr(http_server, "tune", recording_tune)
     status, _, body = get(telemetry.metrics_url)
     assert status == 200
     assert b"target_info" in body
