@@ -103,8 +103,9 @@ def forget() -> None:
 def _warn_if_different(current: Telemetry, settings: Mapping[str, Any]) -> None:
     if current.is_shut_down:
         _logger.warning(
-            "pywats_otel: init_telemetry() after shutdown returns the shut-down handle; "
-            "OpenTelemetry's global providers can be set once per process"
+            "pywats_otel: init_telemetry() after shutdown returns the shut-down handle: "
+            "OpenTelemetry's global providers can be set once per process, so telemetry stays "
+            "off and spans and log records from now on are dropped (status() says so)"
         )
     if not settings:
         return
@@ -248,7 +249,7 @@ def _setup_traces(telemetry: Telemetry, parts: Parts) -> None:
         spec = _exporters.get(name, "traces")
         context = _context(telemetry, "traces")
         exporter = _build("span exporter", name, "traces", spec.span_exporter, context)
-        stats = ExportStats("traces", name, spec.describe(context) or name)
+        stats = ExportStats("traces", name, spec.describe(context) or name, counts_accepted=True)
         processor = CountingBatchSpanProcessor(CountingSpanExporter(exporter, stats), stats)
         provider.add_span_processor(processor)
         parts.batch_processors.append(processor)
@@ -277,7 +278,13 @@ def _setup_metrics(telemetry: Telemetry, parts: Parts) -> None:
         registry = prometheus.new_registry()
     for name, spec in specs.items():
         context = _context(telemetry, "metrics", metrics_registry=registry)
-        stats = ExportStats("metrics", name, spec.describe(context) or name)
+        # A push exporter counts the points handed to it; a pull reader's scrape is its export.
+        stats = ExportStats(
+            "metrics",
+            name,
+            spec.describe(context) or name,
+            counts_accepted=spec.metric_reader is None,
+        )
         if spec.metric_reader is not None:
             reader = _build("metric reader", name, "metrics", spec.metric_reader, context)
             if spec.uses_endpoint:
@@ -397,7 +404,7 @@ def _setup_logs(telemetry: Telemetry, parts: Parts) -> None:
         spec = _exporters.get(name, "logs")
         context = _context(telemetry, "logs")
         exporter = _build("log exporter", name, "logs", spec.log_exporter, context)
-        stats = ExportStats("logs", name, spec.describe(context) or name)
+        stats = ExportStats("logs", name, spec.describe(context) or name, counts_accepted=True)
         processor = CountingBatchLogRecordProcessor(CountingLogExporter(exporter, stats), stats)
         provider.add_log_record_processor(processor)
         parts.batch_processors.append(processor)
