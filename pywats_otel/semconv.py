@@ -19,6 +19,8 @@ SERVICE_VERSION = "service.version"
 DEPLOYMENT_ENVIRONMENT_NAME = "deployment.environment.name"
 HOST_NAME = "host.name"
 PROCESS_PID = "process.pid"
+#: Set in a forked child, beside its own process.pid.
+PROCESS_PARENT_PID = "process.parent_pid"
 PROCESS_RUNTIME_NAME = "process.runtime.name"
 PROCESS_RUNTIME_VERSION = "process.runtime.version"
 

@@ -37,7 +37,7 @@ from pywats_otel._config import exporters as _exporters
 from pywats_otel._config.kwargs import SettingsKwargs
 from pywats_otel._config.loader import load_settings
 from pywats_otel._config.settings import Signal, TelemetrySettings
-from pywats_otel._pipeline import cardinality, prometheus
+from pywats_otel._pipeline import cardinality, fork, prometheus
 from pywats_otel._pipeline.export import (
     CountingBatchLogRecordProcessor,
     CountingBatchSpanProcessor,
@@ -151,6 +151,7 @@ def _start(settings: TelemetrySettings) -> Telemetry:
         install_sdk_log_filter()
         _setup_self_observation(telemetry, parts)
         _setup_instrumentations(telemetry, parts)
+        parts.cleanups.append(("fork handlers", fork.install(telemetry)))
     except TelemetryConfigError:
         # Leave nothing half-started behind a refused configuration.
         telemetry.shutdown(timeout_s=1.0)

@@ -87,6 +87,16 @@ class ExportStats:
         self._failures_since_log = 0
         self._last_failure_log: float | None = None
 
+    def reset_after_fork(self) -> None:
+        """In a forked child: the parent's counts are the parent's (its queue is, too)."""
+        self._lock = threading.Lock()
+        self.accepted = self.exported = self.failed = self.dropped = 0
+        self.left_behind = self.dropped_after_shutdown = self._abandoned = 0
+        self.failed_exports = self.consecutive_failures = 0
+        self.last_success = self.last_error = self.last_error_time = None
+        self._failures_since_log = 0
+        self._last_failure_log = None
+
     def _settle_abandoned(self, items: int) -> None:
         # An export that shutdown gave up on ended after all: its items move from dropped
         # (left behind) to what became of them, so that the sum stays right.
@@ -236,11 +246,13 @@ class CountingSpanExporter(SpanExporter):
     def __init__(self, delegate: SpanExporter, stats: ExportStats) -> None:
         self.delegate = delegate
         self.stats = stats
+        #: Held around each export call; a fork takes it first (see _pipeline.fork).
+        self.fork_gate = threading.Lock()
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         error: str | None = None
         try:
-            with _Exporting(self.stats):
+            with self.fork_gate, _Exporting(self.stats):
                 result = self.delegate.export(spans)
         except Exception as exc:  # noqa: BLE001 - an exporter bug must not kill the worker
             result, error = SpanExportResult.FAILURE, _describe(exc)
@@ -273,11 +285,13 @@ class CountingLogExporter(LogRecordExporter):
     def __init__(self, delegate: LogRecordExporter, stats: ExportStats) -> None:
         self.delegate = delegate
         self.stats = stats
+        #: See CountingSpanExporter.fork_gate.
+        self.fork_gate = threading.Lock()
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
         error: str | None = None
         try:
-            with _Exporting(self.stats):
+            with self.fork_gate, _Exporting(self.stats):
                 result = self.delegate.export(batch)
         except Exception as exc:  # noqa: BLE001 - an exporter bug must not kill the worker
             result, error = LogRecordExportResult.FAILURE, _describe(exc)
@@ -315,6 +329,8 @@ class CountingMetricExporter(MetricExporter):
         )
         self.delegate = delegate
         self.stats = stats
+        #: See CountingSpanExporter.fork_gate.
+        self.fork_gate = threading.Lock()
 
     def export(
         self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
@@ -323,7 +339,7 @@ class CountingMetricExporter(MetricExporter):
         self.stats.record_accepted(points)
         error: str | None = None
         try:
-            with _Exporting(self.stats):
+            with self.fork_gate, _Exporting(self.stats):
                 result = self.delegate.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
         except Exception as exc:  # noqa: BLE001 - an exporter bug must not kill the reader
             result, error = MetricExportResult.FAILURE, _describe(exc)
