@@ -280,6 +280,16 @@ class HealthRegistry:
         self._loop = _EventLoop()
         self._refreshing = threading.Event()
 
+    def after_fork(self) -> None:
+        """In a forked child: the threads that ran checks stayed in the parent, so no check is
+        running here, and the locks and event loop are the child's own."""
+        self._lock = threading.Lock()
+        self._run_lock = threading.Lock()
+        self._loop = _EventLoop()
+        self._refreshing = threading.Event()
+        for check in self._checks.values():
+            check.running = None
+
     # -- registration
 
     def register(

@@ -29,8 +29,8 @@ class SettingsKwargs(TypedDict, total=False):
     traces_exporter: str | Sequence[str] | None
     metrics_exporter: str | Sequence[str] | None
     logs_exporter: str | Sequence[str] | None
-    otlp_endpoint: str | None
     otlp_protocol: Literal["grpc", "http/protobuf"] | None
+    otlp_endpoint: str | None
     otlp_headers: str | Mapping[str, str] | None
     otlp_timeout: int | None
     otlp_compression: Literal["none", "gzip"] | None
@@ -46,6 +46,7 @@ class SettingsKwargs(TypedDict, total=False):
     sampler_arg: float | None
     metric_export_interval: int | None
     metric_export_timeout: int | None
+    metric_cardinality_limit: int | None
     instrumentations: str | Sequence[str] | None
     disabled_instrumentations: str | Sequence[str] | None
     log_correlation: bool | None

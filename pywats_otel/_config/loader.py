@@ -17,10 +17,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from pywats_otel._base.errors import SettingProblem, TelemetryConfigError
-from pywats_otel._base.redact import register_secrets
+from pywats_otel._base.redact import redact_url, register_secrets
 from pywats_otel._config.settings import (
     SettingInfo,
     TelemetrySettings,
+    parse_bool,
     setting_infos,
 )
 
@@ -121,10 +122,10 @@ def _find_value(
         text = env.get(name, "").strip()
         if text:
             source = f"environment variable {name}"
-            lowered = text.lower()
-            if lowered not in ("true", "false"):
+            value = parse_bool(text)
+            if value is None:
                 raise _RefusedInverse(source, f"expected true or false, got {text!r}")
-            return _Raw(lowered != "true", source, text)
+            return _Raw(not value, source, text)
     return file_values.get(info.name)
 
 
@@ -151,6 +152,19 @@ def _read_config_file(
         raise TelemetryConfigError(
             [SettingProblem("config_file", source, f"{path} is not valid TOML: {exc}", accepted)]
         ) from None
+    except UnicodeDecodeError as exc:
+        # TOML is UTF-8 text; tomllib lets the decoder's error through.
+        raise TelemetryConfigError(
+            [
+                SettingProblem(
+                    "config_file",
+                    source,
+                    f"{path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+                    f"{exc.start}); TOML files are UTF-8",
+                    accepted,
+                )
+            ]
+        ) from None
     unknown = sorted(set(data) - set(infos) | ({"config_file"} & set(data)))
     if unknown:
         raise TelemetryConfigError(
@@ -173,6 +187,8 @@ def _read_config_file(
 def _show(value: object, info: SettingInfo) -> str:
     if info.secret:
         return "(hidden)"
+    if info.url and isinstance(value, str):
+        return repr(redact_url(value))
     return repr(value)
 
 

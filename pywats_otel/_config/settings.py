@@ -8,6 +8,7 @@ them. Each validator turns the text of an environment variable into the field's 
 from __future__ import annotations
 
 import importlib.metadata
+import ipaddress
 import logging
 import os
 import re
@@ -29,12 +30,14 @@ from pydantic import (
 )
 
 from pywats_otel import semconv
+from pywats_otel._base.redact import redact_url, url_secrets
 from pywats_otel._config.exporters import available_exporters
 
 __all__ = [
     "SIGNALS",
     "SettingInfo",
     "TelemetrySettings",
+    "parse_bool",
     "setting_infos",
 ]
 
@@ -58,7 +61,27 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # (OTEL_SDK_DISABLED=true means enabled=false).
 INVERSE_PREFIX = "!"
 _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_GRPC_HEADER_NAME = re.compile(r"^[0-9a-z_.\-]+$")
+# Visible ASCII and spaces: what both an HTTP/1.1 field value and gRPC metadata can carry.
+_HEADER_VALUE = re.compile(r"^[\x20-\x7e]*$")
+# A "%" not followed by two hex digits: unquote() would keep it literally.
+_BAD_PERCENT_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 _RESOURCE_KEY = re.compile(r"^[^\s,=]+$")
+
+
+def parse_bool(text: str) -> bool | None:
+    """``true`` or ``false`` in any case (blanks around ignored) as a bool; anything else None.
+
+    The one reading of a boolean setting: environment text, TOML and keyword arguments alike
+    (pydantic alone would also take yes, on, 1 and t).
+    """
+    lowered = text.strip().lower()
+    if lowered == "true":
+        return True
+    if lowered == "false":
+        return False
+    return None
 
 
 def _default_instrumentations() -> tuple[str, ...]:
@@ -87,6 +110,7 @@ def _setting(
     accepted: str | None = None,
     default_doc: str | None = None,
     secret: bool = False,
+    url: bool = False,
     default_factory: Callable[[], Any] | None = None,
     validate_default: bool = False,
     ge: float | None = None,
@@ -99,6 +123,9 @@ def _setting(
     ``ge`` and ``le`` bound a number (pydantic enforces them); the accepted-values text is then
     derived from them, the field's type and ``unit`` (e.g. "an integer from 0 to 65535"), with
     ``accepted_note`` appended. Otherwise ``accepted`` says it in words.
+
+    ``url`` marks a URL: wherever it is shown (``redacted()``, an error), it goes through
+    ``redact_url()`` first, and the loader registers its secrets for ``scrub()``.
 
     ``validate_default`` runs the field's validators even when the setting is not given; the
     second setting of a pair (password after user name, key after certificate) uses it to check
@@ -113,6 +140,7 @@ def _setting(
         "pywats_accepted_note": accepted_note,
         "pywats_default_doc": default_doc,
         "pywats_secret": secret,
+        "pywats_url": url,
     }
     # Passed only when set: Field's typed overloads tell validate_default=True apart.
     options: dict[str, Any] = {"validate_default": True} if validate_default else {}
@@ -187,18 +215,20 @@ class TelemetrySettings(BaseModel):
         accepted="comma list of otlp, console, registered exporters; or none",
         default_doc="otlp if an OTLP endpoint is set, else none",
     )
-    otlp_endpoint: str | None = _setting(
-        env=("PYWATS_OTEL_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
-        doc="Collector URL; for http/protobuf the signal paths /v1/traces etc. are appended.",
-        accepted="an http:// or https:// URL",
-        default_doc="unset (an otlp exporter then uses localhost:4317 or :4318)",
-    )
     otlp_protocol: Literal["grpc", "http/protobuf"] = _setting(
         "grpc",
         env=("PYWATS_OTEL_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"),
         doc="OTLP transport.",
         accepted="grpc or http/protobuf",
         default_doc="`grpc`",
+    )
+    otlp_endpoint: str | None = _setting(
+        env=("PYWATS_OTEL_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
+        doc="Collector URL; for http/protobuf the signal paths /v1/traces etc. are appended. "
+        "Shown with credentials and sensitive query values redacted.",
+        accepted="an http:// or https:// URL; user:password@ for http/protobuf only",
+        default_doc="unset (an otlp exporter then uses localhost:4317 or :4318)",
+        url=True,
     )
     otlp_headers: dict[str, SecretStr] = _setting(
         default_factory=dict,
@@ -311,6 +341,18 @@ class TelemetrySettings(BaseModel):
         unit="milliseconds",
         default_doc="30000",
     )
+    metric_cardinality_limit: int = _setting(
+        2000,
+        env=("PYWATS_OTEL_METRIC_CARDINALITY_LIMIT",),
+        doc="Most series (attribute sets) a metric keeps per reader, the metrics SDK "
+        "specification's limit; measurements with further attribute sets are counted in one "
+        "series with otel.metric.overflow=true, totals kept. Applies to the program's own "
+        "instruments too.",
+        ge=0,
+        le=1_000_000,
+        accepted_note="0: no limit",
+        default_doc="2000",
+    )
     instrumentations: tuple[str, ...] = _setting(
         env=("PYWATS_OTEL_INSTRUMENTATIONS",),
         doc="Instrumentations that init_telemetry() turns on.",
@@ -403,9 +445,11 @@ class TelemetrySettings(BaseModel):
     health_check_url: str | None = _setting(
         env=("PYWATS_OTEL_HEALTH_CHECK_URL",),
         doc="URL (the WATS server) that a non-critical health check requests; any answer "
-        "below 500 counts as reachable.",
+        "below 500 counts as reachable. Shown with credentials and sensitive query values "
+        "redacted.",
         accepted="an http:// or https:// URL",
         default_doc="unset: no such check",
+        url=True,
     )
     health_check_timeout_s: float = _setting(
         2.0,
@@ -438,13 +482,55 @@ class TelemetrySettings(BaseModel):
     # -- validators: each turns the text of an environment variable into the field's type and
     # -- says what is wrong in words that go into TelemetryConfigError.
 
-    @field_validator("service_name", "prometheus_host")
+    @field_validator(
+        "enabled", "otlp_insecure", "log_correlation", "converter_record_path", mode="before"
+    )
+    @classmethod
+    def _strict_bool(cls, value: object) -> object:
+        if value is None or isinstance(value, bool):
+            return value
+        parsed = parse_bool(value) if isinstance(value, str) else None
+        if parsed is None:
+            raise ValueError("expected true or false")
+        return parsed
+
+    @field_validator("service_name")
     @classmethod
     def _non_empty(cls, value: str) -> str:
         value = value.strip()
         if not value:
             raise ValueError("must not be empty")
         return value
+
+    @field_validator("service_name", "service_version", "environment", "resource_attributes")
+    @classmethod
+    def _utf8(cls, value: object) -> object:
+        # These go on the wire (resource attributes), which takes UTF-8 only: a byte that is
+        # not UTF-8 in an environment variable arrives here as a lone surrogate.
+        texts = [*value.keys(), *value.values()] if isinstance(value, dict) else [value]
+        for text in texts:
+            if isinstance(text, str) and not _is_utf8(text):
+                raise ValueError("is not UTF-8 text (a byte that is not UTF-8?)")
+        return value
+
+    @field_validator("prometheus_host")
+    @classmethod
+    def _check_host(cls, value: str) -> str:
+        host = value.strip()
+        if host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]
+        if not host:
+            raise ValueError("must not be empty")
+        try:
+            ipaddress.ip_address(host.split("%", 1)[0])
+        except ValueError:
+            labels = host.removesuffix(".").split(".")
+            if len(host) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
+                raise ValueError(
+                    "is neither an IP address nor a host name (dot-separated labels of letters, "
+                    "digits and inner hyphens)"
+                ) from None
+        return host
 
     @field_validator("resource_attributes", mode="before")
     @classmethod
@@ -457,21 +543,51 @@ class TelemetrySettings(BaseModel):
     @classmethod
     def _check_resource_keys(cls, value: dict[str, str]) -> dict[str, str]:
         for key in value:
-            if not _RESOURCE_KEY.match(key):
+            if not _RESOURCE_KEY.fullmatch(key):
                 raise ValueError(f"resource attribute key {key!r} is not a valid key")
         return value
 
     @field_validator("otlp_headers", mode="before")
     @classmethod
-    def _parse_headers(cls, value: object) -> object:
+    def _parse_headers(cls, value: object, info: ValidationInfo) -> object:
         if isinstance(value, str):
             value = _parse_key_values(value, what="header", secret=True)
-        if isinstance(value, Mapping):
-            for name in value:
-                if not isinstance(name, str) or not _HEADER_NAME.match(name):
-                    # The name is not secret, but it may hold a pasted value by mistake.
-                    raise ValueError("a header name is not a valid HTTP token")
-        return value
+        if not isinstance(value, Mapping):
+            return value
+        grpc = info.data.get("otlp_protocol") == "grpc"
+        headers: dict[str, object] = {}
+        for name, item in value.items():
+            if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
+                # The name is not secret, but it may hold a pasted value by mistake.
+                raise ValueError("a header name is not a valid HTTP token")
+            # HTTP names are case-insensitive; gRPC (HTTP/2) metadata takes lower case only.
+            lowered = name.lower()
+            if grpc and (
+                not _GRPC_HEADER_NAME.fullmatch(lowered)
+                or lowered.startswith("grpc-")
+                or lowered.endswith("-bin")
+            ):
+                raise ValueError(
+                    f"header {lowered!r} cannot be gRPC metadata: names are made of letters, "
+                    "digits, -, _ and ., and grpc-* and *-bin are reserved"
+                )
+            text = item.get_secret_value() if isinstance(item, SecretStr) else item
+            if isinstance(text, str) and not _HEADER_VALUE.fullmatch(text):
+                raise ValueError(
+                    f"the value of header {lowered!r} holds characters that HTTP and gRPC "
+                    "cannot carry (a line break or another control character, or non-ASCII "
+                    "text); the value is not shown"
+                )
+            if lowered in headers:
+                raise ValueError(f"header {lowered!r} is given twice")
+            headers[lowered] = item
+        endpoint = info.data.get("otlp_endpoint")
+        if "authorization" in headers and endpoint and "@" in urlsplit(endpoint).netloc:
+            raise ValueError(
+                "otlp_endpoint has credentials (user:password@), which the HTTP exporter "
+                "would send as Basic auth in place of this authorization header: keep one"
+            )
+        return headers
 
     @field_validator("traces_exporter", "metrics_exporter", "logs_exporter", mode="before")
     @classmethod
@@ -527,6 +643,16 @@ class TelemetrySettings(BaseModel):
             _ = parts.port
         except ValueError as exc:
             raise ValueError("the URL has an invalid port") from exc
+        if (
+            info.field_name == "otlp_endpoint"
+            and "@" in parts.netloc
+            and info.data.get("otlp_protocol") == "grpc"
+        ):
+            # The gRPC exporter would take user:password@host:port as the target's name.
+            raise ValueError(
+                "a gRPC endpoint cannot carry credentials (user:password@); send them as a "
+                "header in otlp_headers (authorization=Basic%20...) or use http/protobuf"
+            )
         return value
 
     @field_validator("otlp_protocol", "otlp_compression", "sampler", mode="before")
@@ -619,7 +745,7 @@ class TelemetrySettings(BaseModel):
     @classmethod
     def _check_header_name(cls, value: str) -> str:
         value = value.strip()
-        if not _HEADER_NAME.match(value):
+        if not _HEADER_NAME.fullmatch(value):
             raise ValueError(f"{value!r} is not a valid HTTP header name")
         return value
 
@@ -657,10 +783,14 @@ class TelemetrySettings(BaseModel):
         return 1.0 if self.sampler_arg is None else self.sampler_arg
 
     def secret_values(self) -> list[str]:
-        """The values of the secret settings (OTLP header values, the endpoint password)."""
+        """The values of the secret settings (OTLP header values, the endpoint password) and
+        what URL settings hide (passwords and sensitive query values)."""
         values = [value.get_secret_value() for value in self.otlp_headers.values()]
         if self.endpoint_password is not None:
             values.append(self.endpoint_password.get_secret_value())
+        for info in setting_infos():
+            if info.url:
+                values += url_secrets(getattr(self, info.name))
         return values
 
     def source_of(self, name: str) -> str:
@@ -668,11 +798,14 @@ class TelemetrySettings(BaseModel):
         return self._sources.get(name, "default")
 
     def redacted(self) -> dict[str, Any]:
-        """The settings as plain values, secrets replaced by ``***`` (for logs and ``check``)."""
+        """The settings as plain values, secrets replaced by ``***`` and URLs redacted (for
+        logs, ``pywats-otel settings`` and ``check``)."""
         result: dict[str, Any] = {}
         for info in setting_infos():
             value = getattr(self, info.name)
-            if info.secret:
+            if info.url and isinstance(value, str):
+                value = redact_url(value)
+            elif info.secret:
                 if isinstance(value, dict):
                     value = dict.fromkeys(value, "***")
                 elif value is not None:
@@ -696,6 +829,7 @@ class SettingInfo:
     accepted: str
     default: str
     secret: bool
+    url: bool
 
 
 def setting_infos() -> Iterator[SettingInfo]:
@@ -719,6 +853,7 @@ def setting_infos() -> Iterator[SettingInfo]:
             or _range_text(field.annotation, field.metadata, extra),
             default=default_doc,
             secret=extra["pywats_secret"],
+            url=extra["pywats_url"],
         )
 
 
@@ -759,6 +894,16 @@ def _load_tls_pair(cert: Path, key: Path) -> None:
         ) from None
 
 
+def _is_utf8(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _split_list(value: object) -> tuple[str, ...]:
     if isinstance(value, str):
         items: list[object] = list(value.split(","))
@@ -787,9 +932,14 @@ def _parse_key_values(text: str, *, what: str, secret: bool) -> dict[str, str]:
         if not item.strip():
             continue
         key, sep, value = item.partition("=")
+        detail = "" if secret else f" ({item.strip()!r})"
+        if _BAD_PERCENT_ESCAPE.search(item):
+            raise ValueError(
+                f"{what} entry {position} has a bad percent-escape: % must be followed by two "
+                f"hex digits (%25 for % itself){detail}"
+            )
         key = unquote(key).strip()
         if not sep or not key:
-            detail = "" if secret else f" ({item.strip()!r})"
             raise ValueError(f"{what} entry {position} is not key=value{detail}")
         result[key] = unquote(value).strip()
     return result

@@ -37,6 +37,7 @@ from pywats_otel._config import exporters as _exporters
 from pywats_otel._config.kwargs import SettingsKwargs
 from pywats_otel._config.loader import load_settings
 from pywats_otel._config.settings import Signal, TelemetrySettings
+from pywats_otel._pipeline import cardinality, fork, prometheus
 from pywats_otel._pipeline.export import (
     CountingBatchLogRecordProcessor,
     CountingBatchSpanProcessor,
@@ -102,8 +103,9 @@ def forget() -> None:
 def _warn_if_different(current: Telemetry, settings: Mapping[str, Any]) -> None:
     if current.is_shut_down:
         _logger.warning(
-            "pywats_otel: init_telemetry() after shutdown returns the shut-down handle; "
-            "OpenTelemetry's global providers can be set once per process"
+            "pywats_otel: init_telemetry() after shutdown returns the shut-down handle: "
+            "OpenTelemetry's global providers can be set once per process, so telemetry stays "
+            "off and spans and log records from now on are dropped (status() says so)"
         )
     if not settings:
         return
@@ -149,6 +151,7 @@ def _start(settings: TelemetrySettings) -> Telemetry:
         install_sdk_log_filter()
         _setup_self_observation(telemetry, parts)
         _setup_instrumentations(telemetry, parts)
+        parts.cleanups.append(("fork handlers", fork.install(telemetry)))
     except TelemetryConfigError:
         # Leave nothing half-started behind a refused configuration.
         telemetry.shutdown(timeout_s=1.0)
@@ -247,7 +250,7 @@ def _setup_traces(telemetry: Telemetry, parts: Parts) -> None:
         spec = _exporters.get(name, "traces")
         context = _context(telemetry, "traces")
         exporter = _build("span exporter", name, "traces", spec.span_exporter, context)
-        stats = ExportStats("traces", name, spec.describe(context) or name)
+        stats = ExportStats("traces", name, spec.describe(context) or name, counts_accepted=True)
         processor = CountingBatchSpanProcessor(CountingSpanExporter(exporter, stats), stats)
         provider.add_span_processor(processor)
         parts.batch_processors.append(processor)
@@ -269,17 +272,25 @@ def _setup_metrics(telemetry: Telemetry, parts: Parts) -> None:
 
     settings = telemetry.settings
     readers: list[MetricReader] = []
+    reader_names: list[str] = []
     specs = {name: _exporters.get(name, "metrics") for name in settings.exporters("metrics")}
     registry = None
     if any(spec.uses_endpoint for spec in specs.values()):
-        from prometheus_client import CollectorRegistry
-
-        registry = CollectorRegistry()
+        registry = prometheus.new_registry()
     for name, spec in specs.items():
         context = _context(telemetry, "metrics", metrics_registry=registry)
-        stats = ExportStats("metrics", name, spec.describe(context) or name)
+        # A push exporter counts the points handed to it; a pull reader's scrape is its export.
+        stats = ExportStats(
+            "metrics",
+            name,
+            spec.describe(context) or name,
+            counts_accepted=spec.metric_reader is None,
+        )
         if spec.metric_reader is not None:
-            readers.append(_build("metric reader", name, "metrics", spec.metric_reader, context))
+            reader = _build("metric reader", name, "metrics", spec.metric_reader, context)
+            if spec.uses_endpoint:
+                prometheus.harden(reader)
+            readers.append(reader)
         else:
             exporter = _build("metric exporter", name, "metrics", spec.metric_exporter, context)
             readers.append(
@@ -291,6 +302,18 @@ def _setup_metrics(telemetry: Telemetry, parts: Parts) -> None:
             )
         parts.stats["metrics"].append(stats)
         parts.destinations["metrics"].append(stats.destination)
+        reader_names.append(name)
+
+    # The limit is in the SDK before the first measurement reaches a reader.
+    if cardinality.install():
+        for reader, name in zip(readers, reader_names, strict=True):
+            cardinality.register_reader(reader, settings.metric_cardinality_limit, name)
+
+        def unlimit() -> None:
+            for reader in readers:
+                cardinality.unregister_reader(reader)
+
+        parts.cleanups.append(("cardinality limit", unlimit))
 
     views = [
         View(
@@ -320,18 +343,13 @@ def _start_endpoint(telemetry: Telemetry, parts: Parts, registry: Any) -> None:
     from pywats_otel._pipeline.endpoint import TelemetryEndpoint
 
     settings = telemetry.settings
-    source = settings.source_of("prometheus_port")
-    variable = (
-        source.removeprefix("environment variable ")
-        if source.startswith("environment variable")
-        else "PYWATS_OTEL_PROMETHEUS_PORT"
-    )
     endpoint = TelemetryEndpoint(
         settings.prometheus_host,
         settings.prometheus_port,
         registry,
         telemetry.health,
-        port_setting=variable,
+        port_setting=where_to_change(settings, "prometheus_port", "PYWATS_OTEL_PROMETHEUS_PORT"),
+        host_setting=where_to_change(settings, "prometheus_host", "PYWATS_OTEL_PROMETHEUS_HOST"),
         basic_auth=(
             (settings.endpoint_username, settings.endpoint_password)
             if settings.endpoint_username and settings.endpoint_password
@@ -360,6 +378,19 @@ def _start_endpoint(telemetry: Telemetry, parts: Parts, registry: Any) -> None:
     parts.destinations["metrics"] = [stats.destination for stats in parts.stats["metrics"]]
 
 
+def where_to_change(settings: TelemetrySettings, name: str, variable: str) -> str:
+    """Where the user changes setting ``name``: the source its value came from (a keyword
+    argument, a variable, the config file), else ``variable``, as in "set ... to a free port"."""
+    source = settings.source_of(name)
+    if source.startswith("keyword argument "):
+        return f"the keyword argument {name} of init_telemetry()"
+    if source.startswith("environment variable "):
+        return source.removeprefix("environment variable ")
+    if source.startswith("config file "):
+        return f"{name} in the {source.partition(' (key ')[0]}"
+    return variable
+
+
 def _setup_logs(telemetry: Telemetry, parts: Parts) -> None:
     settings = telemetry.settings
     names = settings.exporters("logs")
@@ -374,7 +405,7 @@ def _setup_logs(telemetry: Telemetry, parts: Parts) -> None:
         spec = _exporters.get(name, "logs")
         context = _context(telemetry, "logs")
         exporter = _build("log exporter", name, "logs", spec.log_exporter, context)
-        stats = ExportStats("logs", name, spec.describe(context) or name)
+        stats = ExportStats("logs", name, spec.describe(context) or name, counts_accepted=True)
         processor = CountingBatchLogRecordProcessor(CountingLogExporter(exporter, stats), stats)
         provider.add_log_record_processor(processor)
         parts.batch_processors.append(processor)
@@ -399,6 +430,8 @@ def _setup_self_observation(telemetry: Telemetry, parts: Parts) -> None:
     from pywats_otel._pipeline import builtin_checks, self_metrics
 
     parts.cleanups.append(("pipeline metrics", self_metrics.register(telemetry.export_stats)))
+    cardinality.reset()
+    parts.cleanups.append(("cardinality metrics", cardinality.observe()))
     parts.cleanups.append(("health checks", builtin_checks.install(telemetry)))
 
 

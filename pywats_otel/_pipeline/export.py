@@ -57,14 +57,27 @@ def _iso(timestamp: float | None) -> str | None:
 class ExportStats:
     """Counters of one exporter of one signal. Thread-safe; read through :meth:`snapshot`."""
 
-    def __init__(self, signal: str, exporter: str, destination: str) -> None:
+    def __init__(
+        self, signal: str, exporter: str, destination: str, *, counts_accepted: bool = False
+    ) -> None:
         self.signal = signal
         self.exporter = exporter
         self.destination = destination
         self._lock = threading.Lock()
+        #: Items handed to this exporter's pipeline (spans ended, records emitted, points
+        #: given to a push export): exported + failed + dropped + pending, always.
+        self.counts_accepted = counts_accepted
+        self.accepted = 0
         self.exported = 0
         self.failed = 0
         self.dropped = 0
+        #: Items still queued or being exported when shutdown ended (counted as dropped).
+        self.left_behind = 0
+        #: Items dropped because they came after shutdown.
+        self.dropped_after_shutdown = 0
+        #: What went wrong in the exporter's own shutdown(), if it raised.
+        self.shutdown_error: str | None = None
+        self._abandoned = 0
         self.failed_exports = 0
         #: Failed export calls since the last success (the health check reads it).
         self.consecutive_failures = 0
@@ -74,8 +87,48 @@ class ExportStats:
         self._failures_since_log = 0
         self._last_failure_log: float | None = None
 
+    def reset_after_fork(self) -> None:
+        """In a forked child: the parent's counts are the parent's (its queue is, too)."""
+        self._lock = threading.Lock()
+        self.accepted = self.exported = self.failed = self.dropped = 0
+        self.left_behind = self.dropped_after_shutdown = self._abandoned = 0
+        self.failed_exports = self.consecutive_failures = 0
+        self.last_success = self.last_error = self.last_error_time = None
+        self._failures_since_log = 0
+        self._last_failure_log = None
+
+    def _settle_abandoned(self, items: int) -> None:
+        # An export that shutdown gave up on ended after all: its items move from dropped
+        # (left behind) to what became of them, so that the sum stays right.
+        taken = min(items, self._abandoned)
+        self._abandoned -= taken
+        self.dropped -= taken
+
+    def record_accepted(self, items: int = 1) -> None:
+        with self._lock:
+            self.accepted += items
+
+    def pending(self) -> int | None:
+        """Items queued or being exported now; None when this exporter does not count them."""
+        if not self.counts_accepted:
+            return None
+        with self._lock:
+            return max(self.accepted - self.exported - self.failed - self.dropped, 0)
+
+    def abandon(self) -> int:
+        """At the end of shutdown: what is still pending is left behind, counted as dropped."""
+        if not self.counts_accepted:
+            return 0
+        with self._lock:
+            left = max(self.accepted - self.exported - self.failed - self.dropped, 0)
+            self.dropped += left
+            self.left_behind += left
+            self._abandoned += left
+            return left
+
     def record_success(self, items: int) -> None:
         with self._lock:
+            self._settle_abandoned(items)
             self.exported += items
             self.last_success = time.time()
             self.consecutive_failures = 0
@@ -94,6 +147,7 @@ class ExportStats:
     def record_failure(self, items: int, error: str | None) -> None:
         now = time.time()
         with self._lock:
+            self._settle_abandoned(items)
             self.failed += items
             self.failed_exports += 1
             self.consecutive_failures += 1
@@ -122,9 +176,11 @@ class ExportStats:
                 message,
             )
 
-    def record_dropped(self, items: int = 1) -> None:
+    def record_dropped(self, items: int = 1, *, after_shutdown: bool = False) -> None:
         with self._lock:
             self.dropped += items
+            if after_shutdown:
+                self.dropped_after_shutdown += items
 
     def note_error(self, message: str) -> None:
         with self._lock:
@@ -150,6 +206,13 @@ class ExportStats:
                 "exported": self.exported,
                 "failed": self.failed,
                 "dropped": self.dropped,
+                "pending": (
+                    max(self.accepted - self.exported - self.failed - self.dropped, 0)
+                    if self.counts_accepted
+                    else None
+                ),
+                "left_behind": self.left_behind,
+                "dropped_after_shutdown": self.dropped_after_shutdown,
                 "failed_exports": self.failed_exports,
                 "consecutive_failures": self.consecutive_failures,
                 "last_success": _iso(self.last_success),
@@ -183,11 +246,13 @@ class CountingSpanExporter(SpanExporter):
     def __init__(self, delegate: SpanExporter, stats: ExportStats) -> None:
         self.delegate = delegate
         self.stats = stats
+        #: Held around each export call; a fork takes it first (see _pipeline.fork).
+        self.fork_gate = threading.Lock()
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         error: str | None = None
         try:
-            with _Exporting(self.stats):
+            with self.fork_gate, _Exporting(self.stats):
                 result = self.delegate.export(spans)
         except Exception as exc:  # noqa: BLE001 - an exporter bug must not kill the worker
             result, error = SpanExportResult.FAILURE, _describe(exc)
@@ -199,10 +264,19 @@ class CountingSpanExporter(SpanExporter):
 
     def shutdown(self) -> None:
         with _Exporting(self.stats):
-            self.delegate.shutdown()
+            _shut(self.stats, self.delegate.shutdown)
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return self.delegate.force_flush(timeout_millis)
+
+
+def _shut(stats: ExportStats, shutdown: Any, **kwargs: Any) -> None:
+    """The exporter's own shutdown(); an exception is kept for the one report of the
+    Telemetry handle's shutdown, so that the other exporters still shut down."""
+    try:
+        shutdown(**kwargs)
+    except Exception as exc:  # noqa: BLE001 - reported by Telemetry.shutdown, once
+        stats.shutdown_error = scrub(_describe(exc))
 
 
 class CountingLogExporter(LogRecordExporter):
@@ -211,11 +285,13 @@ class CountingLogExporter(LogRecordExporter):
     def __init__(self, delegate: LogRecordExporter, stats: ExportStats) -> None:
         self.delegate = delegate
         self.stats = stats
+        #: See CountingSpanExporter.fork_gate.
+        self.fork_gate = threading.Lock()
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
         error: str | None = None
         try:
-            with _Exporting(self.stats):
+            with self.fork_gate, _Exporting(self.stats):
                 result = self.delegate.export(batch)
         except Exception as exc:  # noqa: BLE001 - an exporter bug must not kill the worker
             result, error = LogRecordExportResult.FAILURE, _describe(exc)
@@ -228,7 +304,7 @@ class CountingLogExporter(LogRecordExporter):
 
     def shutdown(self) -> None:
         with _Exporting(self.stats):
-            self.delegate.shutdown()  # type: ignore[no-untyped-call]
+            _shut(self.stats, self.delegate.shutdown)
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return self.delegate.force_flush(timeout_millis)
@@ -253,14 +329,17 @@ class CountingMetricExporter(MetricExporter):
         )
         self.delegate = delegate
         self.stats = stats
+        #: See CountingSpanExporter.fork_gate.
+        self.fork_gate = threading.Lock()
 
     def export(
         self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
     ) -> MetricExportResult:
         points = count_data_points(metrics_data)
+        self.stats.record_accepted(points)
         error: str | None = None
         try:
-            with _Exporting(self.stats):
+            with self.fork_gate, _Exporting(self.stats):
                 result = self.delegate.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
         except Exception as exc:  # noqa: BLE001 - an exporter bug must not kill the reader
             result, error = MetricExportResult.FAILURE, _describe(exc)
@@ -275,21 +354,55 @@ class CountingMetricExporter(MetricExporter):
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
         with _Exporting(self.stats):
-            self.delegate.shutdown(timeout_millis=timeout_millis, **kwargs)
+            _shut(self.stats, self.delegate.shutdown, timeout_millis=timeout_millis, **kwargs)
 
 
-def _queue_full(processor: object) -> bool:
-    """Whether the SDK's batch processor will drop the next item (queue full or shut down).
+class _DropCounter:
+    """Stands in for the SDK batch processor's own ``_metrics``: its ``drop_items()`` is called
+    exactly where the SDK drops an item (a full queue, or after shutdown), so the drops are
+    counted there, not guessed from the queue's length beside a worker that empties it."""
+
+    def __init__(self, delegate: Any, stats: ExportStats) -> None:
+        self._delegate = delegate
+        self._stats = stats
+
+    def drop_items(self, count: int, error_type: str = "queue_full") -> None:
+        self._stats.record_dropped(count, after_shutdown=error_type == "already_shutdown")
+        self._delegate.drop_items(count, error_type)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._delegate, name)
+
+
+def _count_drops(processor: object, stats: ExportStats) -> bool:
+    """Put the drop counter into the SDK's BatchProcessor; False when its shape is not the one
+    this was written for (drops are then read from the queue's length)."""
+    batch = getattr(processor, "_batch_processor", None)
+    metrics = getattr(batch, "_metrics", None)
+    if metrics is None or not callable(getattr(metrics, "drop_items", None)):
+        return False
+    batch._metrics = _DropCounter(metrics, stats)  # type: ignore[union-attr]
+    return True
+
+
+def _count(processor: object, stats: ExportStats, exact: bool) -> None:
+    """Count an item the SDK's batch processor is about to take: accepted, and (when the drop
+    counter could not be put in) dropped when its queue is full or it is shut down.
 
     Reads private attributes of the SDK's BatchProcessor; when they change shape the drop
     count stays at zero instead of failing.
     """
+    stats.record_accepted()
+    if exact:
+        return
     batch = getattr(processor, "_batch_processor", None)
+    if getattr(batch, "_shutdown", False):
+        stats.record_dropped(after_shutdown=True)
+        return
     queue = getattr(batch, "_queue", None)
     capacity = getattr(batch, "_max_queue_size", None)
-    if getattr(batch, "_shutdown", False):
-        return True
-    return queue is not None and capacity is not None and len(queue) >= capacity
+    if queue is not None and capacity is not None and len(queue) >= capacity:
+        stats.record_dropped()
 
 
 class CountingBatchSpanProcessor(BatchSpanProcessor):
@@ -298,12 +411,13 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
     def __init__(self, exporter: SpanExporter, stats: ExportStats, **kwargs: Any) -> None:
         super().__init__(exporter, **kwargs)
         self.stats = stats
+        self._exact = _count_drops(self, stats)
         #: The SDK's provider shutdown passes no timeout; the Telemetry handle sets this first.
         self.shutdown_timeout_ms = 30_000.0
 
     def on_end(self, span: ReadableSpan) -> None:
-        if span.context is not None and span.context.trace_flags.sampled and _queue_full(self):
-            self.stats.record_dropped()
+        if span.context is not None and span.context.trace_flags.sampled:
+            _count(self, self.stats, self._exact)
         super().on_end(span)
 
     def shutdown(self) -> None:
@@ -316,12 +430,12 @@ class CountingBatchLogRecordProcessor(BatchLogRecordProcessor):
     def __init__(self, exporter: LogRecordExporter, stats: ExportStats, **kwargs: Any) -> None:
         super().__init__(exporter, **kwargs)
         self.stats = stats
+        self._exact = _count_drops(self, stats)
         #: See CountingBatchSpanProcessor.shutdown_timeout_ms.
         self.shutdown_timeout_ms = 30_000.0
 
     def on_emit(self, log_record: ReadWriteLogRecord) -> None:
-        if _queue_full(self):
-            self.stats.record_dropped()
+        _count(self, self.stats, self._exact)
         super().on_emit(log_record)
 
     def shutdown(self) -> None:

@@ -80,6 +80,10 @@ class Telemetry:
         self.started_at = time.time()
         self._lock = threading.Lock()
         self._shut_down = False
+        self._shutdown_result: bool | None = None
+        #: When shutdown ended (Unix time), and what made it not clean.
+        self.shutdown_at: float | None = None
+        self.shutdown_problems: list[str] = []
 
     # -- read-only views
 
@@ -124,16 +128,25 @@ class Telemetry:
     def status(self) -> dict[str, Any]:
         """Where each signal goes and how its export is doing; no secrets.
 
-        Keys: ``enabled``, ``shut_down``, ``service``, ``started_at``, ``traces``, ``metrics``,
-        ``logs`` (each a list of exporters with ``name``, ``destination``, ``exported``,
-        ``failed``, ``dropped``, ``failed_exports``, ``consecutive_failures``,
-        ``last_success``, ``last_error``, ``last_error_time``), ``endpoint`` (with ``tls`` and
-        ``basic_auth`` flags, never credentials), ``instrumentations`` and ``health`` (the last
-        health report, or None; status() never runs the checks).
+        Keys: ``enabled`` (the setting), ``active`` (enabled and not shut down), ``shut_down``,
+        ``shutdown`` (once shut down: when, whether cleanly, what went wrong), ``service``,
+        ``started_at``, ``traces``, ``metrics``, ``logs`` (each a list of exporters with
+        ``name``, ``destination``, ``exported``, ``failed``, ``dropped``, ``pending`` (queued
+        or being exported; None for Prometheus), ``left_behind`` (pending when shutdown
+        ended, counted in ``dropped``), ``dropped_after_shutdown``, ``failed_exports``,
+        ``consecutive_failures``, ``last_success``, ``last_error``, ``last_error_time``);
+        for spans and log records, exported + failed + dropped + pending is every item
+        produced, ``endpoint`` (with ``tls`` and
+        ``basic_auth`` flags, never credentials), ``instrumentations``, ``cardinality`` (the
+        limit, and per metric and exporter the measurements counted in the overflow series
+        and the attribute values replaced because they were not UTF-8) and ``health`` (the
+        last health report, or None; status() never runs the checks).
         """
         settings = self.settings
         result: dict[str, Any] = {
             "enabled": settings.enabled,
+            # Whether telemetry runs: enabled and not shut down.
+            "active": settings.enabled and not self._shut_down,
             "shut_down": self._shut_down,
             "service": {
                 "name": settings.service_name,
@@ -145,6 +158,15 @@ class Telemetry:
         }
         if not settings.enabled:
             return result
+        if self._shut_down:
+            result["shutdown"] = {
+                "at": iso(self.shutdown_at, "seconds") if self.shutdown_at else None,
+                "clean": self._shutdown_result,
+                "problems": list(self.shutdown_problems),
+                "note": "telemetry is off for the rest of this process: OpenTelemetry's "
+                "providers are set once per process, so init_telemetry() returns this handle; "
+                "spans and log records produced since are dropped (dropped_after_shutdown)",
+            }
         result.update(self._exporters())
         endpoint = self._parts.endpoint
         if endpoint is not None:
@@ -163,6 +185,12 @@ class Telemetry:
         else:
             result["endpoint"] = None
         result["instrumentations"] = list(self.instrumentations)
+        from pywats_otel._pipeline import cardinality
+
+        result["cardinality"] = {
+            "limit": settings.metric_cardinality_limit,
+            **cardinality.snapshot(),
+        }
         from pywats_otel import health  # imported on use: `import pywats_otel` stays light
 
         # The last report only: status() never runs a check (one could take seconds).
@@ -218,14 +246,30 @@ class Telemetry:
     def shutdown(self, timeout_s: float = 5.0) -> bool:
         """Flush and stop everything; returns within ``timeout_s`` whether the collector answers.
 
-        Idempotent: later calls return True at once. Returns False when something did not
-        finish in time (its data is lost).
+        True when everything produced was exported or failed on its own (a collector that
+        refused a batch), False when data was left behind (still queued or being exported at
+        the deadline, now counted as ``left_behind`` and ``dropped``), a provider did not
+        finish in time, or an exporter's own shutdown raised. One warning says which signal
+        left how much. Later calls return the same result at once, without logging again.
         """
         with self._lock:
+            if self._shutdown_result is not None:
+                return self._shutdown_result
             if self._shut_down or not self.settings.enabled:
                 self._shut_down = True
+                self._shutdown_result = True
                 return True
             self._shut_down = True
+        try:
+            result = self._shutdown(timeout_s)
+        except Exception:  # a bug of ours: reported, and the answer is "not clean"
+            _logger.warning("pywats_otel: shutdown failed", exc_info=True)
+            result = False
+        self.shutdown_at = time.time()
+        self._shutdown_result = result
+        return result
+
+    def _shutdown(self, timeout_s: float) -> bool:
         deadline = time.monotonic() + max(timeout_s, 0.0)
         parts = self._parts
 
@@ -248,15 +292,36 @@ class Telemetry:
 
         if parts.endpoint is not None:
             parts.endpoint.stop(timeout_s=max(min(deadline - time.monotonic(), 1.0), 0.05))
+        # The SDK's batch processors return from shutdown when their wait timed out, as when
+        # they are done: what is still queued or being exported is what was left behind.
+        left = {stats: stats.abandon() for stats in self.export_stats()}
         _undo_all(parts.cleanups)
         late = sorted(name for name, done in outcome.items() if not done)
+        problems = [
+            f"{stats.signal} left {count} {_ITEMS[stats.signal]} behind ({stats.exporter})"
+            for stats, count in left.items()
+            if count
+        ]
+        problems += [
+            f"the {stats.signal} exporter {stats.exporter} failed to shut down: "
+            f"{stats.shutdown_error}"
+            for stats in self.export_stats()
+            if stats.shutdown_error
+        ]
         if late:
+            problems.append(f"the shutdown of {', '.join(late)} did not finish")
+        if problems:
             _logger.warning(
-                "pywats_otel: shutdown of %s did not finish within %.1f s; unsent data is lost",
-                ", ".join(late),
+                "pywats_otel: shutdown within %.1f s was not clean: %s; what was left behind "
+                "is lost (status() counts it as left_behind and dropped)",
                 timeout_s,
+                "; ".join(problems),
             )
-        return not late
+        self.shutdown_problems = problems
+        return not problems
+
+
+_ITEMS = {"traces": "spans", "metrics": "metric points", "logs": "log records"}
 
 
 def _undo_all(undos: list[tuple[str, Callable[[], None]]]) -> None:

@@ -3,6 +3,7 @@ collector answers and whether the Prometheus port is free, with what to change w
 
 from __future__ import annotations
 
+import base64
 import errno
 import socket
 import ssl
@@ -13,7 +14,7 @@ from typing import TextIO
 from urllib.parse import urlsplit
 
 from pywats_otel._base.errors import TelemetryConfigError
-from pywats_otel._base.redact import redact_url, scrub
+from pywats_otel._base.redact import redact_url, scrub, split_credentials
 from pywats_otel._config.exporters import otlp_endpoint
 from pywats_otel._config.loader import load_settings
 from pywats_otel._config.settings import TelemetrySettings
@@ -91,6 +92,13 @@ def _grpc_export(settings: TelemetrySettings, endpoint: str, headers: dict[str, 
 
 
 def _http_export(settings: TelemetrySettings, endpoint: str, headers: dict[str, str]) -> str | None:
+    # The exporter (requests) sends the URL's user:password@ as Basic auth; urllib does not.
+    endpoint, credentials = split_credentials(endpoint)
+    if credentials is not None:
+        headers = {
+            **headers,
+            "authorization": "Basic " + base64.b64encode(credentials.encode()).decode(),
+        }
     # The endpoint setting is validated to be an http:// or https:// URL.
     request = urllib.request.Request(  # noqa: S310
         endpoint,

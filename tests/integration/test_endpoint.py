@@ -8,6 +8,7 @@ import logging
 import socket
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -132,7 +133,10 @@ def test_busy_port_is_a_warning_and_traces_still_flow(caplog: pytest.LogCaptureF
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
     assert f"port {port}" in warnings[0]
-    assert "PYWATS_OTEL_PROMETHEUS_PORT" in warnings[0]
+    # The keyword argument overrides PYWATS_OTEL_PROMETHEUS_PORT: the advice names the keyword.
+    advice = "set the keyword argument prometheus_port of init_telemetry() to a free port"
+    assert advice in warnings[0]
+    assert "PYWATS_OTEL_PROMETHEUS_PORT" not in warnings[0]
     assert len(spans) == 1
     assert url is None
     assert status["endpoint"]["serving"] is False
@@ -155,6 +159,21 @@ def test_busy_port_warning_names_the_variable_that_set_it(
     assert "set OTEL_EXPORTER_PROMETHEUS_PORT to a free port" in caplog.text
 
 
+def test_busy_port_warning_names_the_config_file_that_set_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A port from the TOML file: the warning says to change it there."""
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen(1)
+        config = tmp_path / "station.toml"
+        config.write_text(f"prometheus_port = {squatter.getsockname()[1]}\n")
+        monkeypatch.setenv("PYWATS_OTEL_CONFIG_FILE", str(config))
+        with caplog.at_level(logging.WARNING, logger="pywats_otel"):
+            init_telemetry(prometheus_host="127.0.0.1")
+    assert f"set prometheus_port in the config file {config} to a free port" in caplog.text
+
+
 def test_shutdown_closes_the_port(telemetry: Any) -> None:
     """After shutdown nothing listens on the endpoint's port any more."""
     port = telemetry.endpoint.port
@@ -171,16 +190,17 @@ def test_answers_go_out_without_waiting_for_the_scrapers_ack(
     Headers and body leave in two writes: with Nagle's algorithm the body would wait for the
     scraper's delayed ACK, 40 ms per request on a kept-alive connection.
     """
-    from pywats_otel._pipeline import endpoint as _endpoint
+    from pywats_otel._pipeline import http_server
 
     seen: list[int] = []
-    setup = _endpoint._Handler.setup
+    tune = http_server.tune
 
-    def recording_setup(handler: Any) -> None:
-        setup(handler)
-        seen.append(handler.connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+    def recording_tune(sock: socket.socket | None) -> None:
+        tune(sock)
+        assert sock is not None
+        seen.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
 
-    monkeypatch.setattr(_endpoint._Handler, "setup", recording_setup)
+    monkeypatch.setattr(http_server, "tune", recording_tune)
     status, _, body = get(telemetry.metrics_url)
     assert status == 200
     assert b"target_info" in body

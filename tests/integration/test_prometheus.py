@@ -66,3 +66,29 @@ def test_promtool_accepts_the_scraped_text(promtool: str) -> None:
         [promtool, "check", "metrics"], input=text, capture_output=True, timeout=30, check=False
     )
     assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
+
+
+def test_ten_thousand_serials_give_a_bounded_scrape_that_promtool_accepts(promtool: str) -> None:
+    """A scrape with the limit reached: 2,000 series of the metric, the overflow series labelled
+    otel_metric_overflow="true" with the rest of the count, and valid exposition text."""
+    telemetry = init_telemetry(prometheus_host="127.0.0.1", prometheus_port=0)
+    counter = metrics.get_meter("station").create_counter(
+        semconv.CONVERTER_EXECUTIONS, unit="{execution}", description="Converter runs."
+    )
+    for index in range(10_000):
+        counter.add(1, {semconv.CONVERTER_NAME: "csv", "serial": f"SN{index:06d}"})
+    with urllib.request.urlopen(telemetry.metrics_url, timeout=30) as response:
+        text = response.read()
+    lines = [
+        line
+        for line in text.decode().splitlines()
+        if line.startswith("pywats_converter_executions_total{")
+    ]
+    assert len(lines) == 2000
+    [overflow] = [line for line in lines if 'otel_metric_overflow="true"' in line]
+    assert overflow.endswith(" 8001.0")
+    assert 'pywats_otel_metric_overflow_total{otel_scope_name="pywats_otel"' in text.decode()
+    result = subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
