@@ -93,6 +93,20 @@ def _timeout_s(settings: TelemetrySettings) -> float:
     return settings.otlp_timeout / 1000.0
 
 
+#: Channel arguments of the three gRPC exporters. Each channel gets its own subchannel pool:
+#: in gRPC's global pool the three channels to one collector share a subchannel, and its
+#: reconnect backoff (up to 120 s by default) kept the later exporters failing for 10-35 s
+#: after the collector came back. The backoff is capped at a few seconds too; the exporters'
+#: own retries (1, 2, 4 s within otlp_timeout) then set the pace. See docs/operations.md for
+#: the measurement (python -m benchmarks.collector_restart).
+GRPC_CHANNEL_OPTIONS: tuple[tuple[str, int], ...] = (
+    ("grpc.use_local_subchannel_pool", 1),
+    ("grpc.initial_reconnect_backoff_ms", 500),
+    ("grpc.min_reconnect_backoff_ms", 500),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+)
+
+
 def _grpc_kwargs(settings: TelemetrySettings) -> dict[str, Any]:
     import grpc
 
@@ -108,6 +122,7 @@ def _grpc_kwargs(settings: TelemetrySettings) -> dict[str, Any]:
         "compression": grpc.Compression.Gzip
         if settings.otlp_compression == "gzip"
         else grpc.Compression.NoCompression,
+        "channel_options": GRPC_CHANNEL_OPTIONS,
     }
     if not insecure:
         root = settings.otlp_certificate.read_bytes() if settings.otlp_certificate else None

@@ -320,18 +320,12 @@ def _start_endpoint(telemetry: Telemetry, parts: Parts, registry: Any) -> None:
     from pywats_otel._pipeline.endpoint import TelemetryEndpoint
 
     settings = telemetry.settings
-    source = settings.source_of("prometheus_port")
-    variable = (
-        source.removeprefix("environment variable ")
-        if source.startswith("environment variable")
-        else "PYWATS_OTEL_PROMETHEUS_PORT"
-    )
     endpoint = TelemetryEndpoint(
         settings.prometheus_host,
         settings.prometheus_port,
         registry,
         telemetry.health,
-        port_setting=variable,
+        port_setting=port_setting_name(settings),
         basic_auth=(
             (settings.endpoint_username, settings.endpoint_password)
             if settings.endpoint_username and settings.endpoint_password
@@ -358,6 +352,19 @@ def _start_endpoint(telemetry: Telemetry, parts: Parts, registry: Any) -> None:
                 "" if endpoint.serving else f" (not serving: {endpoint.error})"
             )
     parts.destinations["metrics"] = [stats.destination for stats in parts.stats["metrics"]]
+
+
+def port_setting_name(settings: TelemetrySettings) -> str:
+    """What to change for another port, named after where the port came from."""
+    source = settings.source_of("prometheus_port")
+    if source.startswith("environment variable "):
+        return source.removeprefix("environment variable ")
+    if source.startswith("keyword argument"):
+        return "the prometheus_port argument of init_telemetry()"
+    if source.startswith("config file "):
+        path = source.removeprefix("config file ").rsplit(" (key ", 1)[0]
+        return f"prometheus_port in the config file {path}"
+    return "PYWATS_OTEL_PROMETHEUS_PORT"
 
 
 def _setup_logs(telemetry: Telemetry, parts: Parts) -> None:

@@ -111,7 +111,8 @@ def test_status_reports_the_endpoint_and_scrapes(telemetry: Any) -> None:
 
 
 def test_busy_port_is_a_warning_and_traces_still_flow(caplog: pytest.LogCaptureFixture) -> None:
-    """With the port taken, start-up succeeds, one warning names port and variable, spans flow."""
+    """With the port taken, start-up succeeds, one warning names the port and the keyword
+    argument that chose it, spans flow."""
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", 0))
         squatter.listen(1)
@@ -132,7 +133,7 @@ def test_busy_port_is_a_warning_and_traces_still_flow(caplog: pytest.LogCaptureF
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
     assert f"port {port}" in warnings[0]
-    assert "PYWATS_OTEL_PROMETHEUS_PORT" in warnings[0]
+    assert "set the prometheus_port argument of init_telemetry() to a free port" in warnings[0]
     assert len(spans) == 1
     assert url is None
     assert status["endpoint"]["serving"] is False
@@ -153,6 +154,22 @@ def test_busy_port_warning_names_the_variable_that_set_it(
         with caplog.at_level(logging.WARNING, logger="pywats_otel"):
             init_telemetry(prometheus_host="127.0.0.1")
     assert "set OTEL_EXPORTER_PROMETHEUS_PORT to a free port" in caplog.text
+
+
+def test_busy_port_warning_names_the_config_file_that_set_it(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path: Any
+) -> None:
+    """A port from the TOML file: the warning names the key and the file, no variable."""
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen(1)
+        config = tmp_path / "otel.toml"
+        config.write_text(f"prometheus_port = {squatter.getsockname()[1]}\n")
+        monkeypatch.setenv("PYWATS_OTEL_CONFIG_FILE", str(config))
+        with caplog.at_level(logging.WARNING, logger="pywats_otel"):
+            init_telemetry(prometheus_host="127.0.0.1")
+    assert f"set prometheus_port in the config file {config} to a free port" in caplog.text
+    assert "PYWATS_OTEL_PROMETHEUS_PORT" not in caplog.text
 
 
 def test_shutdown_closes_the_port(telemetry: Any) -> None:
