@@ -212,11 +212,11 @@ def _console_log_exporter(context: ExporterContext) -> LogRecordExporter:
 
 
 def _prometheus_reader(context: ExporterContext) -> MetricReader:
-    from opentelemetry.exporter.prometheus import PrometheusMetricReader
+    from pywats_otel._config.prometheus_reader import build_prometheus_reader
 
     if context.metrics_registry is None:  # pragma: no cover - the bootstrap always sets it
         raise RuntimeError("the prometheus exporter needs the endpoint's registry")
-    return PrometheusMetricReader(registry=context.metrics_registry)
+    return build_prometheus_reader(context.metrics_registry)
 
 
 def _describe_prometheus(context: ExporterContext) -> str:

@@ -48,10 +48,18 @@ def promtool() -> str:
 class PrometheusServer:
     """A real Prometheus on 127.0.0.1 that scrapes ``targets`` every second."""
 
-    def __init__(self, binary: str, workdir: Path, targets: list[str], **scrape: Any) -> None:
+    def __init__(
+        self,
+        binary: str,
+        workdir: Path,
+        targets: list[str],
+        *,
+        exemplars: bool = False,
+        **scrape: Any,
+    ) -> None:
         self.port = free_port()
         self.workdir = workdir
-        config = {
+        config: dict[str, Any] = {
             "global": {
                 "scrape_interval": "1s",
                 "scrape_timeout": "1s",
@@ -61,6 +69,11 @@ class PrometheusServer:
                 {"job_name": "station", "static_configs": [{"targets": targets}], **scrape}
             ],
         }
+        flags = []
+        if exemplars:
+            # As deploy/ runs it: the exemplar storage is a feature flag in Prometheus 2 and 3.
+            config["storage"] = {"exemplars": {"max_exemplars": 10000}}
+            flags.append("--enable-feature=exemplar-storage")
         # JSON is YAML, so no YAML library is needed to write the config.
         self.config_path = workdir / "prometheus.yml"
         self.config_path.write_text(json.dumps(config))
@@ -73,6 +86,7 @@ class PrometheusServer:
                 f"--storage.tsdb.path={workdir / 'data'}",
                 f"--web.listen-address=127.0.0.1:{self.port}",
                 "--log.level=warn",
+                *flags,
             ],
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -129,12 +143,13 @@ class PrometheusServer:
 
 @pytest.fixture
 def prometheus_server(tmp_path: Path) -> Iterator[Any]:
-    """A factory: prometheus_server(["127.0.0.1:PORT"], **scrape_config) -> PrometheusServer."""
+    """A factory: prometheus_server(["127.0.0.1:PORT"], exemplars=False, **scrape_config) ->
+    PrometheusServer; ``exemplars=True`` turns the exemplar storage on."""
     binary = _binary("prometheus")
     started: list[PrometheusServer] = []
 
-    def start(targets: list[str], **scrape: Any) -> PrometheusServer:
-        server = PrometheusServer(binary, tmp_path, targets, **scrape)
+    def start(targets: list[str], **options: Any) -> PrometheusServer:
+        server = PrometheusServer(binary, tmp_path, targets, **options)
         started.append(server)
         return server
 
