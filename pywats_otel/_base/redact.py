@@ -102,15 +102,15 @@ def register_secrets(values: Iterable[str]) -> None:
     set_secrets((*_secrets, *values))
 
 
-def scrub(text: str) -> str:
-    """``text`` with every registered secret replaced by ``***`` and cut to a sane length (at
-    a word boundary, ``...`` marking the cut)."""
+def scrub(text: str, limit: int = _ERROR_TEXT_LIMIT) -> str:
+    """``text`` with every registered secret replaced by ``***`` and cut to ``limit``
+    characters (at a word boundary, ``...`` marking the cut)."""
     for secret in _secrets:
         text = text.replace(secret, "***")
-    if len(text) > _ERROR_TEXT_LIMIT:
-        cut = text[: _ERROR_TEXT_LIMIT - 3]
+    if len(text) > limit:
+        cut = text[: limit - 3]
         space = cut.rfind(" ")
-        text = (cut[:space] if space > _ERROR_TEXT_LIMIT // 2 else cut) + "..."
+        text = (cut[:space] if space > limit // 2 else cut) + "..."
     return text
 
 

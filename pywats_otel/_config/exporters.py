@@ -1,4 +1,5 @@
-"""Exporters by name: the built-in otlp, console and prometheus, and plug-ins by entry point.
+"""Exporters by name: the built-in otlp, console, prometheus and tree, and plug-ins by entry
+point.
 
 A plug-in package registers an :class:`ExporterSpec` under the entry point group
 ``pywats_otel.exporters``; its name then works in ``*_exporter`` settings like a built-in one.
@@ -196,6 +197,12 @@ def _console_span_exporter(context: ExporterContext) -> SpanExporter:
     return ConsoleSpanExporter(service_name=context.settings.service_name)
 
 
+def _tree_span_exporter(context: ExporterContext) -> SpanExporter:
+    from pywats_otel._config.tree_exporter import TreeSpanExporter
+
+    return TreeSpanExporter()
+
+
 def _console_metric_exporter(context: ExporterContext) -> MetricExporter:
     from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
 
@@ -239,6 +246,9 @@ _BUILTIN: dict[str, ExporterSpec] = {
     ),
     "prometheus": ExporterSpec(
         metric_reader=_prometheus_reader, describe=_describe_prometheus, uses_endpoint=True
+    ),
+    "tree": ExporterSpec(
+        span_exporter=_tree_span_exporter, describe=lambda context: "tree (stdout)"
     ),
 }
 

@@ -42,6 +42,9 @@ class SettingsKwargs(TypedDict, total=False):
     endpoint_password: str | SecretStr | None
     endpoint_tls_cert: str | os.PathLike[str] | None
     endpoint_tls_key: str | os.PathLike[str] | None
+    recent_traces: int | None
+    recent_failed_traces: int | None
+    recent_trace_spans: int | None
     sampler: str | None
     sampler_arg: float | None
     metric_export_interval: int | None

@@ -161,8 +161,9 @@ class TelemetrySettings(BaseModel):
     )
     traces_exporter: tuple[str, ...] | None = _setting(
         env=("PYWATS_OTEL_TRACES_EXPORTER", "OTEL_TRACES_EXPORTER"),
-        doc="Where spans go; each exporter gets its own BatchSpanProcessor.",
-        accepted="comma list of otlp, console, registered exporters; or none",
+        doc="Where spans go; each exporter gets its own BatchSpanProcessor. tree prints each "
+        "trace as an indented tree when its root ends; console prints the SDK's JSON.",
+        accepted="comma list of otlp, console, tree, registered exporters; or none",
         default_doc="otlp if an OTLP endpoint is set, else none",
     )
     metrics_exporter: tuple[str, ...] | None = _setting(
@@ -268,6 +269,32 @@ class TelemetrySettings(BaseModel):
         accepted="the path of an existing PEM file, together with endpoint_tls_cert",
         default_doc="unset",
         validate_default=True,
+    )
+    recent_traces: int = _setting(
+        100,
+        env=("PYWATS_OTEL_RECENT_TRACES",),
+        doc="The endpoint's /traces page keeps the spans of the last this many traces of the "
+        "process (a span processor, on while the endpoint is); 0 turns the page off.",
+        ge=0,
+        le=10_000,
+        default_doc="100",
+    )
+    recent_failed_traces: int = _setting(
+        50,
+        env=("PYWATS_OTEL_RECENT_FAILED_TRACES",),
+        doc="/traces also keeps the last this many traces with a failed span (status ERROR), "
+        "however many good ones came after them.",
+        ge=0,
+        le=10_000,
+        default_doc="50",
+    )
+    recent_trace_spans: int = _setting(
+        200,
+        env=("PYWATS_OTEL_RECENT_TRACE_SPANS",),
+        doc="Spans /traces keeps per trace; later spans of the trace are counted, not kept.",
+        ge=1,
+        le=100_000,
+        default_doc="200",
     )
     sampler: str = _setting(
         "parentbased_always_on",

@@ -243,6 +243,7 @@ def _setup_traces(telemetry: Telemetry, parts: Parts) -> None:
         id_generator=CorrelationIdGenerator(),
         shutdown_on_exit=False,
     )
+    _add_recent_traces(telemetry, parts, provider)
     for name in settings.exporters("traces"):
         spec = _exporters.get(name, "traces")
         context = _context(telemetry, "traces")
@@ -260,6 +261,29 @@ def _setup_traces(telemetry: Telemetry, parts: Parts) -> None:
             "pywats_otel: a TracerProvider was set before init_telemetry(); OpenTelemetry "
             "keeps the first one, so spans go there and not to pywats_otel's exporters"
         )
+
+
+def _endpoint_wanted(settings: TelemetrySettings) -> bool:
+    """Whether a metrics exporter is served by the endpoint (which then runs)."""
+    return any(
+        _exporters.get(name, "metrics").uses_endpoint for name in settings.exporters("metrics")
+    )
+
+
+def _add_recent_traces(telemetry: Telemetry, parts: Parts, provider: Any) -> None:
+    """The span processor of /traces, first of the provider's, while the endpoint runs."""
+    settings = telemetry.settings
+    if settings.recent_traces <= 0 or not _endpoint_wanted(settings):
+        return
+    from pywats_otel._pipeline.recent_traces import RecentTraces
+
+    recent = RecentTraces(
+        max_traces=settings.recent_traces,
+        max_failed=settings.recent_failed_traces,
+        max_spans=settings.recent_trace_spans,
+    )
+    provider.add_span_processor(recent)
+    parts.recent_traces = recent
 
 
 def _setup_metrics(telemetry: Telemetry, parts: Parts) -> None:
@@ -336,6 +360,7 @@ def _start_endpoint(telemetry: Telemetry, parts: Parts, registry: Any) -> None:
             if settings.endpoint_tls_cert and settings.endpoint_tls_key
             else None
         ),
+        traces=_traces_responder(parts),
         # A scrape is the Prometheus exporter's export: the endpoint counts it.
         scrape_stats=[
             stats
@@ -352,6 +377,18 @@ def _start_endpoint(telemetry: Telemetry, parts: Parts, registry: Any) -> None:
                 "" if endpoint.serving else f" (not serving: {endpoint.error})"
             )
     parts.destinations["metrics"] = [stats.destination for stats in parts.stats["metrics"]]
+
+
+def _traces_responder(parts: Parts) -> Any:
+    recent = parts.recent_traces
+    if recent is None:
+        return None
+    from pywats_otel._pipeline import traces_page
+
+    def respond(path: str, accept: str) -> tuple[int, str, bytes]:
+        return traces_page.respond(recent, path, accept)
+
+    return respond
 
 
 def port_setting_name(settings: TelemetrySettings) -> str:

@@ -1,4 +1,4 @@
-"""The small HTTP endpoint on prometheus_host:prometheus_port: /metrics and /health*.
+"""The small HTTP endpoint on prometheus_host:prometheus_port: /metrics, /traces, /health*.
 
 A stdlib ThreadingHTTPServer in one daemon thread, like prometheus_client's own server, so that
 one port serves the scrape and the health probes. A port that is taken is a warning, not a
@@ -45,6 +45,9 @@ _logger = logging.getLogger("pywats_otel")
 
 #: Answers a health path ("/health", "/health/live", "/health/ready") with (status, JSON body).
 HealthResponder = Callable[[str], tuple[int, dict[str, Any]]]
+#: Answers /traces... (the request path with its query, the Accept header) with (status,
+#: content type, body).
+TracesResponder = Callable[[str, str], tuple[int, str, bytes]]
 
 _REALM = 'Basic realm="pywats-otel", charset="UTF-8"'
 #: Seconds a client has to complete the TLS handshake.
@@ -122,10 +125,15 @@ class _Handler(BaseHTTPRequestHandler):
                 status, payload = endpoint.health(path)
                 content_type = "application/json"
                 body, extra = json.dumps(payload).encode(), {"Cache-Control": "no-store"}
+            elif endpoint.traces is not None and path.split("/", 2)[1] == "traces":
+                accept = self.headers.get("Accept", "")
+                status, content_type, body = endpoint.traces(self.path, accept)
+                extra = {"Cache-Control": "no-store", "Vary": "Accept"}
             else:
                 status, content_type, extra = 404, "application/json", {}
+                traces = ["/traces"] if endpoint.traces is not None else []
                 body = json.dumps(
-                    {"error": "not found", "paths": ["/metrics", *HEALTH_PATHS]}
+                    {"error": "not found", "paths": ["/metrics", *traces, *HEALTH_PATHS]}
                 ).encode()
         except Exception:
             _logger.exception("pywats_otel: the endpoint failed to answer %s", path)
@@ -158,6 +166,7 @@ class TelemetryEndpoint:
         basic_auth: tuple[str, SecretStr] | None = None,
         tls: tuple[Path, Path] | None = None,
         scrape_stats: Sequence[ExportStats] = (),
+        traces: TracesResponder | None = None,
     ) -> None:
         self.host = host
         self.requested_port = port
@@ -172,6 +181,8 @@ class TelemetryEndpoint:
         )
         self._tls = tls
         self._scrape_stats = tuple(scrape_stats)
+        #: Answers /traces and /traces/<id> (see traces_page.respond); None: not served.
+        self.traces = traces
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self.error: str | None = None

@@ -32,6 +32,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 
 from pywats_otel._base.ratelimit import due
 from pywats_otel._base.redact import printable, scrub
+from pywats_otel._base.text import plural
 from pywats_otel._base.timefmt import iso
 
 if TYPE_CHECKING:
@@ -105,7 +106,7 @@ class ExportStats:
                 "pywats_otel: %s export to %s recovered after %s since the last success",
                 self.signal,
                 self.destination,
-                _plural(failures, "failed export"),
+                plural(failures, "failed export"),
             )
 
     def record_failure(self, items: int, error: str | None) -> None:
@@ -136,9 +137,9 @@ class ExportStats:
                 self.signal,
                 self.destination,
                 message,
-                _plural(count, "failed export"),
+                plural(count, "failed export"),
                 since,
-                _plural(lost, "item"),
+                plural(lost, "item"),
             )
 
     def _diagnosis(self) -> str | None:
@@ -188,10 +189,6 @@ class ExportStats:
                 "last_error": self.last_error,
                 "last_error_time": _iso(self.last_error_time),
             }
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
 class _Exporting:

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         CountingBatchSpanProcessor,
         ExportStats,
     )
+    from pywats_otel._pipeline.recent_traces import RecentTraces
 
 __all__ = ["Parts", "Telemetry"]
 
@@ -43,6 +44,8 @@ class Parts:
     meter_provider: MeterProvider | None = None
     logger_provider: LoggerProvider | None = None
     endpoint: TelemetryEndpoint | None = None
+    #: The span processor of the endpoint's /traces page (None when it is off).
+    recent_traces: RecentTraces | None = None
     log_handler: logging.Handler | None = None
     stats: dict[str, list[ExportStats]] = field(
         default_factory=lambda: {"traces": [], "metrics": [], "logs": []}
@@ -108,6 +111,19 @@ class Telemetry:
         return self._parts.endpoint
 
     @property
+    def recent_traces(self) -> RecentTraces | None:
+        """The recent traces the endpoint's /traces page shows, or None when it is off."""
+        return self._parts.recent_traces
+
+    @property
+    def traces_url(self) -> str | None:
+        """The URL of /traces when the endpoint serves it, else None."""
+        endpoint = self._parts.endpoint
+        if endpoint is None or not endpoint.serving or self._parts.recent_traces is None:
+            return None
+        return f"{endpoint.url}/traces"
+
+    @property
     def metrics_url(self) -> str | None:
         """The URL of /metrics when the endpoint serves, else None."""
         endpoint = self._parts.endpoint
@@ -152,6 +168,9 @@ class Telemetry:
                 "serving": endpoint.serving,
                 "url": endpoint.url,
                 "metrics_url": f"{endpoint.url}/metrics",
+                "traces_url": f"{endpoint.url}/traces"
+                if self._parts.recent_traces is not None
+                else None,
                 "error": endpoint.error,
                 "scrapes": endpoint.scrapes,
                 "last_scrape": iso(endpoint.last_scrape, "seconds")
@@ -195,7 +214,16 @@ class Telemetry:
             ),
             exporters=self._exporters if settings.enabled else dict,
             max_age_s=settings.health_cache_s,
+            links=self._links(),
         )
+
+    def _links(self) -> dict[str, str]:
+        """The endpoint's paths, for /health to point at."""
+        links = {"metrics": "/metrics"}
+        if self._parts.recent_traces is not None:
+            links["traces"] = "/traces"
+        links.update({"live": "/health/live", "ready": "/health/ready"})
+        return links
 
     # -- flush and shutdown
 

@@ -97,6 +97,13 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo",
         help="run a demo test station: converters, an on-disk queue, uploads to a fake WATS server",
+        description="Run a demo test station in this process, instrumented through the public "
+        "API: test files in three formats appear in an inbox, converters turn them into reports, "
+        "an on-disk queue holds them and an httpx client uploads them to a fake WATS server on "
+        "127.0.0.1, with failures on purpose (broken files, server 503s and timeouts). While it "
+        "runs, /metrics, /traces and /health are served on port 9090; at the end a summary "
+        "gives the counts, the URLs and the tree of a failed report's trace. Settings come "
+        "from the environment as for any station (PYWATS_OTEL_*, OTEL_*).",
     )
     demo.add_argument(
         "--duration",
@@ -113,7 +120,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--seed", type=int, default=None, help="seed for a repeatable run")
     demo.add_argument("--steps", type=int, default=50, help="test steps per report (50)")
-    demo.add_argument("--service-name", default="pywats-demo-station")
+    demo.add_argument(
+        "--service-name",
+        default="pywats-demo-station",
+        help="service.name of the station's telemetry (default pywats-demo-station)",
+    )
     demo.add_argument(
         "--workdir", type=Path, default=None, help="folder for inbox and queue (default: temporary)"
     )
@@ -121,13 +132,14 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--hold",
         action="store_true",
-        help="after the summary, keep /metrics and /health up until stdin closes",
+        help="after the summary, keep /metrics, /traces and /health up until stdin closes",
     )
     demo.add_argument(
         "--prometheus-port",
         type=int,
         default=None,
-        help="port of /metrics and /health (default: PYWATS_OTEL_PROMETHEUS_PORT or 9090)",
+        help="port of /metrics, /traces and /health; 0 picks a free one "
+        "(default: PYWATS_OTEL_PROMETHEUS_PORT or 9090)",
     )
     demo.set_defaults(run=_cmd_demo)
 

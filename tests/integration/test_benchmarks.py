@@ -16,6 +16,7 @@ CASES = {
     "micro": {
         "queue + converter, telemetry not initialised",
         "span + counter + histogram",
+        "one span, the /traces processor on and off",
         "counter + histogram (metrics only)",
         "queue enqueue + process",
         "converter run",
@@ -73,6 +74,21 @@ def test_the_quick_run_writes_every_case_with_interleaved_samples(tmp_path: Path
     assert "stock instrumentor" in queue["not_applicable"]
     assert queue["extra"]["pywats_otel_spans_dropped"] == 0
     assert "stock instrumentor" in cases["httpx GET to 127.0.0.1 (keep-alive)"]["variants"]
+
+    page = cases["one span, the /traces processor on and off"]
+    assert set(page["variants"]) == {
+        "no telemetry",
+        "bare SDK by hand",
+        "bare SDK + /traces processor",
+    }
+    # Both providers exported every span they made: the page's processor takes none away.
+    assert page["extra"]["exported_bare SDK by hand"] > 0
+    assert (
+        page["extra"]["exported_bare SDK + /traces processor"]
+        == page["extra"]["exported_bare SDK by hand"]
+    )
+    [share] = page["comparisons"]
+    assert (share["kind"], share["goal"]) == ("share", 10.0)
 
     cpu = cases["CPU time per report"]
     assert set(cpu["variants"]) == {

@@ -683,6 +683,7 @@ def test_a_real_scrape_of_the_demo_station_serves_every_queried_metric(tmp_path:
                 text = response.read().decode()
     finally:
         station.close()
+        station.stop_server()
     served = {
         sample.name for family in text_string_to_metric_families(text) for sample in family.samples
     }

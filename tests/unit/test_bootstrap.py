@@ -394,7 +394,7 @@ def test_broken_plugin_is_a_warning_not_a_crash(
         with caplog.at_level(logging.WARNING, logger="pywats_otel"):
             assert "broken" not in _exporters.available_exporters("traces")
         assert "exporter plug-in 'broken'" in caplog.text
-        with pytest.raises(TelemetryConfigError, match="known: console, otlp, none"):
+        with pytest.raises(TelemetryConfigError, match="known: console, otlp, tree, none"):
             load_settings({"traces_exporter": "broken"})
     finally:
         _exporters.reset_plugins()
