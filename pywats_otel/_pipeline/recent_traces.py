@@ -18,7 +18,7 @@ import operator
 import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry.sdk.trace import SpanProcessor
 from opentelemetry.trace import StatusCode
@@ -47,7 +47,8 @@ def _key_reader() -> Callable[[ReadableSpan], tuple[int, StatusCode]]:
 
     fast = operator.attrgetter("_context.trace_id", "_status._status_code")
     try:
-        probe = TracerProvider(shutdown_on_exit=False).get_tracer(__name__).start_span("probe")
+        tracer = TracerProvider(shutdown_on_exit=False).get_tracer(__name__)
+        probe: Any = tracer.start_span("probe")
         probe.set_status(StatusCode.ERROR)
         probe.end()
         if fast(probe) == _public_keys(probe):
