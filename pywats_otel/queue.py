@@ -54,8 +54,10 @@ __all__ = [
     "AsyncTracedQueue",
     "Carrier",
     "Outcome",
+    "Processing",
     "TracedQueue",
     "Work",
+    "begin_processing",
     "current_work",
     "enqueue",
     "observe_queue_depth",
@@ -315,7 +317,13 @@ class _Consumer:
     )
 
     def __init__(
-        self, queue_name: object, carrier: object, item_id: object, attempt: object
+        self,
+        queue_name: object,
+        carrier: object,
+        item_id: object,
+        attempt: object,
+        *,
+        attach: bool = True,
     ) -> None:
         names = self._names = _names(queue_name)
         parent, enqueued_at = _read_carrier(carrier)
@@ -340,21 +348,34 @@ class _Consumer:
             span,
         )
         self.owner: object = None
-        # Attached last: nothing after this can fail and leave the context attached.
-        self._token: Token[otel_context.Context] | None = otel_context.attach(
-            trace.set_span_in_context(span, parent)
-        )
-        self._work_token: Token[Work | None] | None = _current_work.set(self.work)
+        self._token: Token[otel_context.Context] | None = None
+        self._work_token: Token[Work | None] | None = None
+        if attach:
+            # Attached last: nothing after this can fail and leave the context attached.
+            self._token = otel_context.attach(trace.set_span_in_context(span, parent))
+            self._work_token = _current_work.set(self.work)
         self._started = time.perf_counter()
 
-    def finish(self, exc: BaseException | None, explicit: object, *, detach: bool = True) -> None:
+    def detach(self) -> None:
+        """Take the span out of the current context, if it was put there (in this context)."""
+        # A token of another context cannot be reset; the span must end all the same.
+        reset_quietly(_current_work, self._work_token)
+        if self._token is not None:
+            otel_context.detach(self._token)  # logs, never raises, on a foreign token
+        self._token = self._work_token = None
+
+    def finish(
+        self,
+        exc: BaseException | None,
+        explicit: object,
+        *,
+        detach: bool = True,
+        description: str | None = None,
+    ) -> None:
         elapsed = time.perf_counter() - self._started
         span, names = self.span, self._names
         if detach:
-            # A token of another context cannot be reset; the span must end all the same.
-            reset_quietly(_current_work, self._work_token)
-            if self._token is not None:
-                otel_context.detach(self._token)  # logs, never raises, on a foreign token
+            self.detach()
         self._token = self._work_token = None
         try:
             outcome = final_value(
@@ -364,7 +385,7 @@ class _Consumer:
             if exc is not None:
                 record_exception(span, exc)
             elif outcome == "failed":
-                mark_failed(span, "outcome failed")
+                mark_failed(span, description or "outcome failed")
             attributes = names.outcomes[outcome]
             instruments = self._instruments
             instruments.processed.add(1, attributes)
@@ -462,6 +483,81 @@ def process(
         def upload(item): ...
     """
     return _Process(queue_name, carrier, item_id, attempt)
+
+
+# -- processing begun and ended by separate calls -------------------------------------------
+
+
+class Processing:
+    """An item's CONSUMER span begun by one call and ended by another.
+
+    For queues whose API marks an item's state instead of wrapping its processing in a block
+    (pyWATS: ``mark_processing()`` ... ``mark_completed()``). ``end()`` takes the span out of
+    the context it was made current in when called there (same thread, same task); from
+    elsewhere it only ends the span. Every method is idempotent and never raises.
+    """
+
+    __slots__ = ("_consumer", "_owner", "work")
+
+    def __init__(self, consumer: _Consumer | None, work: Work, owner: object) -> None:
+        self._consumer = consumer
+        self._owner = owner
+        self.work = work
+
+    @property
+    def ended(self) -> bool:
+        return self._consumer is None
+
+    def leave_context(self) -> None:
+        """Stop being the current span here, without ending (the work goes on elsewhere)."""
+        consumer = self._consumer
+        if consumer is not None and _owner() == self._owner:
+            try:
+                consumer.detach()
+            except Exception:
+                warn_once("queue-process", "pywats_otel: queue telemetry failed", exc_info=True)
+
+    def end(
+        self,
+        outcome: Outcome | str | None = None,
+        exc: BaseException | None = None,
+        *,
+        description: str | None = None,
+    ) -> None:
+        """End the span: ``outcome`` (else what ``work.outcome`` says; ``failed`` with ``exc``),
+        the processed count and the processing duration. ``description`` is the status text
+        of a failed outcome without an exception."""
+        consumer, self._consumer = self._consumer, None
+        if consumer is None:
+            return
+        try:
+            explicit = outcome if outcome is not None else consumer.work._outcome
+            consumer.finish(exc, explicit, detach=_owner() == self._owner, description=description)
+        except Exception:
+            warn_once("queue-process", "pywats_otel: queue telemetry failed", exc_info=True)
+
+
+def begin_processing(
+    queue_name: str,
+    carrier: Mapping[str, str] | None,
+    item_id: object = None,
+    attempt: int = 1,
+    *,
+    current: bool = True,
+) -> Processing:
+    """Start the CONSUMER span ``process <queue>`` of one item, child of ``carrier``'s context;
+    with ``current`` it becomes the current span here until ``end()`` (or ``leave_context()``).
+
+    The same span, attributes and metrics as :func:`process`, for processing that one call
+    begins and another ends.
+    """
+    try:
+        consumer = _Consumer(queue_name, carrier, item_id, attempt, attach=current)
+    except Exception:
+        warn_once("queue-process", "pywats_otel: queue telemetry failed", exc_info=True)
+        work = Work(safe_str(queue_name) or "unknown", item_id, 1, INVALID_SPAN)
+        return Processing(None, work, None)
+    return Processing(consumer, consumer.work, _owner())
 
 
 # -- depth ----------------------------------------------------------------------------------

@@ -81,6 +81,15 @@ EXCEPTION_TYPE = "exception.type"
 EXCEPTION_MESSAGE = "exception.message"
 EXCEPTION_STACKTRACE = "exception.stacktrace"
 
+# pyWATS (the pywats instrumentation): the route template of a pyWATS API call, its path with
+# identifiers (serial numbers, part numbers, IDs) replaced by {id}:
+# /api/Production/Unit/{id}/{id}.
+PYWATS_API_ROUTE = "pywats.api.route"
+#: The labels of pyWATS's own pywats_errors_total (the pywats_legacy_metrics setting), exactly as
+#: pyWATS names them.
+PYWATS_LEGACY_ERROR_TYPE = "error_type"
+PYWATS_LEGACY_OPERATION = "operation"
+
 #: An incoming correlation header value that did not become the trace ID (not 32 hex digits,
 #: or a traceparent came with it and won), kept so that the caller's ID can still be found.
 CORRELATION_INCOMING_ID = "pywats.correlation.incoming_id"
@@ -168,12 +177,18 @@ OTEL_EXPORT_LAST_SUCCESS_TIME = "pywats.otel.export.last_success_time"
 HEALTH_CHECK_STATUS = "pywats.health.check.status"
 HEALTH_CHECK_DURATION = "pywats.health.check.duration"
 
+PYWATS_API_REQUEST_DURATION = "pywats.api.request.duration"
+#: pyWATS's own name, recorded only with the pywats_legacy_metrics setting (it has no twin here).
+PYWATS_LEGACY_ERRORS = "pywats.errors"
+
 # -- span names -----------------------------------------------------------------------------
 
 SPAN_QUEUE_SEND = "send {queue}"
 SPAN_QUEUE_PROCESS = "process {queue}"
 SPAN_CONVERT = "convert {converter}"
 SPAN_CORRELATION_SCOPE = "correlation scope"
+#: One pyWATS API call (its HTTP attempts are the httpx CLIENT spans below it).
+SPAN_PYWATS_API = "WATS {method} {route}"
 #: The stock httpx instrumentor names its CLIENT spans by the request method ("GET", "POST").
 SPAN_HTTP_CLIENT = "{method}"
 
@@ -448,6 +463,23 @@ METRICS: tuple[MetricInfo, ...] = (
         (HEALTH_CHECK_NAME, HEALTH_STATUS),
         HEALTH_CHECK_BUCKETS,
     ),
+    # -- pyWATS (the pywats instrumentation)
+    MetricInfo(
+        PYWATS_API_REQUEST_DURATION,
+        "histogram",
+        "s",
+        "Duration of one pyWATS API call, its retries included (a cached GET makes none).",
+        (HTTP_REQUEST_METHOD, PYWATS_API_ROUTE, HTTP_RESPONSE_STATUS_CODE, ERROR_TYPE),
+        HTTP_DURATION_BUCKETS,
+    ),
+    MetricInfo(
+        PYWATS_LEGACY_ERRORS,
+        "counter",
+        "{error}",
+        "pyWATS API calls that failed, under pyWATS's own name and labels; only with the "
+        "pywats_legacy_metrics setting.",
+        (PYWATS_LEGACY_ERROR_TYPE, PYWATS_LEGACY_OPERATION),
+    ),
 )
 
 
@@ -511,6 +543,20 @@ SPANS: tuple[SpanInfo, ...] = (
         "A job adopts an incoming correlation (traceparent or correlation header) or starts "
         "one: `correlation.correlation_scope()`.",
         (CORRELATION_ORIGIN, CORRELATION_INCOMING_ID, ERROR_TYPE),
+    ),
+    SpanInfo(
+        SPAN_PYWATS_API,
+        "INTERNAL",
+        "One pyWATS API call (`pyWATS` or `AsyncWATS`), parent of the httpx CLIENT span of "
+        "each attempt; status ERROR for an exception or an HTTP status of 400 and above.",
+        (
+            HTTP_REQUEST_METHOD,
+            PYWATS_API_ROUTE,
+            SERVER_ADDRESS,
+            SERVER_PORT,
+            HTTP_RESPONSE_STATUS_CODE,
+            ERROR_TYPE,
+        ),
     ),
     SpanInfo(
         SPAN_HTTP_CLIENT,

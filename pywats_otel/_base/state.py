@@ -15,7 +15,11 @@ if TYPE_CHECKING:
     from pywats_otel._config.settings import TelemetrySettings
     from pywats_otel._pipeline.telemetry import Telemetry
 
-__all__ = ["correlation_header", "running", "set_running", "settings"]
+__all__ = ["KEEP_HANDLER_FLAG", "correlation_header", "running", "set_running", "settings"]
+
+#: Set (true) on the root-logger handlers pywats_otel adds, so that code which clears the root
+#: logger's handlers (pyWATS's logging set-up) can have them put back.
+KEEP_HANDLER_FLAG = "pywats_otel_keep"
 
 _running: Telemetry | None = None
 _settings: TelemetrySettings | None = None

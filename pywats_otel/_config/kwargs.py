@@ -53,6 +53,7 @@ class SettingsKwargs(TypedDict, total=False):
     disabled_instrumentations: str | Sequence[str] | None
     log_correlation: bool | None
     correlation_header: str | None
+    pywats_legacy_metrics: bool | None
     converter_record_path: bool | None
     logs_level: str | int | None
     shutdown_timeout_s: float | None

@@ -49,7 +49,9 @@ SAMPLERS = (
     "parentbased_always_off",
     "parentbased_traceidratio",
 )
-KNOWN_INSTRUMENTATIONS = ("httpx", "logging", "system", "threading")
+KNOWN_INSTRUMENTATIONS = ("httpx", "logging", "pywats", "system", "threading")
+#: Always on by default; pywats as well when pywats-api is installed.
+_DEFAULT_INSTRUMENTATIONS = ("httpx", "logging", "system", "threading")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 # An environment name that starts with "!" holds the inverse of the boolean setting
@@ -57,6 +59,14 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 INVERSE_PREFIX = "!"
 _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _RESOURCE_KEY = re.compile(r"^[^\s,=]+$")
+
+
+def _default_instrumentations() -> tuple[str, ...]:
+    import importlib.util
+
+    if importlib.util.find_spec("pywats") is None:
+        return _DEFAULT_INSTRUMENTATIONS
+    return tuple(sorted((*_DEFAULT_INSTRUMENTATIONS, "pywats")))
 
 
 def _host_version() -> str | None:
@@ -329,11 +339,12 @@ class TelemetrySettings(BaseModel):
         default_doc="30000",
     )
     instrumentations: tuple[str, ...] = _setting(
-        KNOWN_INSTRUMENTATIONS,
         env=("PYWATS_OTEL_INSTRUMENTATIONS",),
         doc="Instrumentations that init_telemetry() turns on.",
         accepted="comma list of " + ", ".join(KNOWN_INSTRUMENTATIONS) + "; or none",
-        default_doc="`" + ",".join(KNOWN_INSTRUMENTATIONS) + "`",
+        default_doc="`" + ",".join(_DEFAULT_INSTRUMENTATIONS) + "`, and `pywats` when "
+        "pywats-api is installed",
+        default_factory=_default_instrumentations,
     )
     disabled_instrumentations: tuple[str, ...] = _setting(
         (),
@@ -356,6 +367,14 @@ class TelemetrySettings(BaseModel):
         doc="HTTP header that carries the correlation ID (the trace ID) beside traceparent.",
         accepted="an HTTP header name",
         default_doc="`X-Correlation-ID`",
+    )
+    pywats_legacy_metrics: bool = _setting(
+        False,
+        env=("PYWATS_OTEL_PYWATS_LEGACY_METRICS",),
+        doc="Also record pyWATS's own pywats_errors_total (error_type, operation), the one "
+        "name of pywats.core.metrics without a pywats_otel twin (see docs/pywats.md).",
+        accepted="true or false",
+        default_doc="false",
     )
     converter_record_path: bool = _setting(
         False,

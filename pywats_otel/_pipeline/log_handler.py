@@ -16,6 +16,7 @@ from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, get_value
 from opentelemetry.instrumentation.logging.handler import LoggingHandler
 from opentelemetry.util.types import AnyValue
 
+from pywats_otel._base.state import KEEP_HANDLER_FLAG
 from pywats_otel.semconv import LOG_FIELDS
 
 __all__ = ["TelemetryLogHandler"]
@@ -43,6 +44,8 @@ class TelemetryLogHandler(LoggingHandler):
     def __init__(self, level: int = logging.NOTSET, **kwargs: object) -> None:
         super().__init__(level=level, **kwargs)  # type: ignore[arg-type]
         self.addFilter(_FeedbackGuard())
+        # Put back by the pywats instrumentation after pyWATS clears the root's handlers.
+        setattr(self, KEEP_HANDLER_FLAG, True)
 
     def _get_attributes(self, record: logging.LogRecord) -> tuple[dict[str, AnyValue], str | None]:
         # The correlation fields of the logging instrumentation are the OTLP record's own

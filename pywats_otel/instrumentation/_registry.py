@@ -48,10 +48,17 @@ def _threading() -> TurnOn:
     return turn_on
 
 
+def _pywats() -> TurnOn:
+    from pywats_otel.instrumentation.pywats import turn_on
+
+    return turn_on
+
+
 #: Name (as in the ``instrumentations`` setting) -> the loader of its ``turn_on``.
 REGISTRY: dict[str, Callable[[], TurnOn]] = {
     "httpx": _httpx,
     "logging": _logging,
+    "pywats": _pywats,
     "system": _system,
     "threading": _threading,
 }

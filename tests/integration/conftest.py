@@ -22,6 +22,8 @@ import pytest
 from pywats_otel.testing.otlp import free_port
 
 REQUIRE_PROMETHEUS = os.environ.get("PYWATS_TEST_REQUIRE_PROMETHEUS") == "1"
+#: CI's switch for every peer it installs (pywats-api and PySide6 too): missing means failing.
+REQUIRE_PEERS = REQUIRE_PROMETHEUS or os.environ.get("PYWATS_TEST_REQUIRE_PEERS") == "1"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -38,6 +40,31 @@ def _binary(name: str) -> str:
             pytest.fail(f"{message}; PYWATS_TEST_REQUIRE_PROMETHEUS=1 requires it")
         pytest.skip(message)
     return path
+
+
+@pytest.fixture(scope="session")
+def pywats_api() -> None:
+    """The real pywats-api with its client (and PySide6, which pywats_client imports)."""
+    import importlib.util
+
+    missing = [n for n in ("pywats", "pywats_client", "PySide6") if not importlib.util.find_spec(n)]
+    if missing:
+        message = (
+            f"{', '.join(missing)} not installed "
+            '(pip install "pywats-api[client-headless]==0.6.0rc1" PySide6-Essentials)'
+        )
+        if REQUIRE_PEERS:
+            pytest.fail(f"{message}; CI (PYWATS_TEST_REQUIRE_PEERS=1) requires it")
+        pytest.skip(message)
+
+
+@pytest.fixture
+def fake_wats() -> Iterator[Any]:
+    """A fake WATS server on 127.0.0.1 that takes what pywats-api posts."""
+    from pywats_otel.testing.wats import FakeWATS
+
+    with FakeWATS() as server:
+        yield server
 
 
 @pytest.fixture

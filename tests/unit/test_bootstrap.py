@@ -166,7 +166,12 @@ def test_disabled_starts_no_thread_and_opens_no_socket(monkeypatch: pytest.Monke
     assert telemetry.status() == {
         "enabled": False,
         "shut_down": False,
-        "service": {"name": "off", "version": None, "environment": None},
+        # The default version is pywats-api's, where it is installed (as in CI).
+        "service": {
+            "name": "off",
+            "version": load_settings({}, environ={}).service_version,
+            "environment": None,
+        },
         "pywats_otel_version": pywats_otel.__version__,
         "started_at": telemetry.status()["started_at"],
     }
