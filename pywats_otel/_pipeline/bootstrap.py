@@ -31,6 +31,7 @@ from typing_extensions import Unpack
 from pywats_otel import semconv
 from pywats_otel._base import state
 from pywats_otel._base.errors import SettingProblem, TelemetryConfigError
+from pywats_otel._base.ratelimit import warn_once
 from pywats_otel._base.redact import scrub
 from pywats_otel._base.trace_ids import CorrelationIdGenerator
 from pywats_otel._config import exporters as _exporters
@@ -73,6 +74,8 @@ def init_telemetry(**settings: Unpack[SettingsKwargs]) -> Telemetry:
             _warn_if_different(current, settings)
             return current
         resolved = load_settings(settings)
+        for note in resolved.notes:
+            _logger.warning("pywats_otel: %s", note)
         telemetry = _start(resolved) if resolved.enabled else Telemetry(resolved)
         state.set_running(telemetry)
         _register_atexit()
@@ -80,7 +83,8 @@ def init_telemetry(**settings: Unpack[SettingsKwargs]) -> Telemetry:
 
 
 def get_telemetry() -> Telemetry | None:
-    """The handle of the running telemetry, or None before init_telemetry()."""
+    """The handle init_telemetry() returned, or None before it; after shutdown it is still
+    that handle, shut down (``is_shut_down``)."""
     return state.running()
 
 
@@ -231,6 +235,22 @@ def _build(what: str, name: str, signal: Signal, build: Any, context: Any) -> An
         ) from None
 
 
+def _stats(
+    signal: Signal, name: str, spec: _exporters.ExporterSpec, context: _exporters.ExporterContext
+) -> ExportStats:
+    """The counters of one exporter, with the probe its first failure runs."""
+    stats = ExportStats(signal, name, spec.describe(context) or name)
+    if spec.diagnose is not None:
+        stats.diagnose = spec.diagnose(context)
+    if name == "otlp":
+        from pywats_otel._config.otlp import otlp_options
+
+        note = otlp_options(context.settings, signal).note
+        if note is not None:
+            warn_once(("otlp-endpoint-path", note), "pywats_otel: %s", note)
+    return stats
+
+
 def _setup_traces(telemetry: Telemetry, parts: Parts) -> None:
     from opentelemetry.sdk.trace import TracerProvider
 
@@ -248,7 +268,7 @@ def _setup_traces(telemetry: Telemetry, parts: Parts) -> None:
         spec = _exporters.get(name, "traces")
         context = _context(telemetry, "traces")
         exporter = _build("span exporter", name, "traces", spec.span_exporter, context)
-        stats = ExportStats("traces", name, spec.describe(context) or name)
+        stats = _stats("traces", name, spec, context)
         processor = CountingBatchSpanProcessor(CountingSpanExporter(exporter, stats), stats)
         provider.add_span_processor(processor)
         parts.batch_processors.append(processor)
@@ -301,7 +321,7 @@ def _setup_metrics(telemetry: Telemetry, parts: Parts) -> None:
         registry = CollectorRegistry()
     for name, spec in specs.items():
         context = _context(telemetry, "metrics", metrics_registry=registry)
-        stats = ExportStats("metrics", name, spec.describe(context) or name)
+        stats = _stats("metrics", name, spec, context)
         if spec.metric_reader is not None:
             readers.append(_build("metric reader", name, "metrics", spec.metric_reader, context))
         else:
@@ -418,7 +438,7 @@ def _setup_logs(telemetry: Telemetry, parts: Parts) -> None:
         spec = _exporters.get(name, "logs")
         context = _context(telemetry, "logs")
         exporter = _build("log exporter", name, "logs", spec.log_exporter, context)
-        stats = ExportStats("logs", name, spec.describe(context) or name)
+        stats = _stats("logs", name, spec, context)
         processor = CountingBatchLogRecordProcessor(CountingLogExporter(exporter, stats), stats)
         provider.add_log_record_processor(processor)
         parts.batch_processors.append(processor)
