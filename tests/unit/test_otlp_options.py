@@ -160,3 +160,27 @@ def test_an_unknown_toml_key_names_the_closest_not_every_setting(tmp_path: Path)
         "(accepted: did you mean prometheus_port? (every setting: pywats-otel settings, or "
         "docs/configuration.md))"
     )
+
+
+def test_settings_shows_values_in_effect_with_their_sources(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`pywats-otel settings`: no None; unset per-signal settings folded per signal; the set
+    ones shown with their variable; secrets as ***."""
+    from pywats_otel._tools import cli
+
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://traces:4318/v1/traces")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "api-key=s3cr3t-value")
+    assert cli.main(["settings"]) == 0
+    out = capsys.readouterr().out
+    lines = {line.split()[0]: line for line in out.splitlines()}
+    assert "None" not in out
+    assert "s3cr3t-value" not in out
+    assert lines["otlp_traces_endpoint"].endswith(
+        "http://traces:4318/v1/traces  [environment variable OTEL_EXPORTER_OTLP_TRACES_ENDPOINT]"
+    )
+    assert lines["otlp_traces_headers"].split()[1] == "api-key=***"
+    assert lines["otlp_metrics_*"].endswith("  unset: as the general otlp_* settings  [default]")
+    assert "otlp_traces_*" in lines
+    assert lines["traces_exporter"].endswith("otlp  [default (an OTLP endpoint is set)]")
+    assert lines["logs_exporter"].endswith("none  [default (no OTLP endpoint)]")
