@@ -62,6 +62,15 @@ class Parts:
     destinations: dict[str, list[str]] = field(
         default_factory=lambda: {"traces": [], "metrics": [], "logs": []}
     )
+    #: The signals whose provider pywats_otel built (and shuts down); the others were set
+    #: before init_telemetry() and pywats_otel only added to them.
+    owned: set[str] = field(default_factory=lambda: {"traces", "metrics", "logs"})
+    #: Per signal, the processors or readers of a provider set before init_telemetry().
+    foreign: dict[str, list[str]] = field(default_factory=dict)
+    #: Readers pywats_otel added to a MeterProvider set before it (removed at shutdown).
+    attached_readers: list[Any] = field(default_factory=list)
+    #: Instrumentations that were on already when init_telemetry() came (by whom, if known).
+    instrumented_before: list[str] = field(default_factory=list)
 
 
 class Telemetry:
@@ -83,6 +92,9 @@ class Telemetry:
         self.started_at = time.time()
         self._lock = threading.Lock()
         self._shut_down = False
+        #: Who called init_telemetry() first: "opentelemetry-instrument" when its
+        #: configurator did, else None (the program).
+        self.started_by: str | None = None
 
     # -- read-only views
 
@@ -182,6 +194,8 @@ class Telemetry:
         else:
             result["endpoint"] = None
         result["instrumentations"] = list(self.instrumentations)
+        result["instrumented_before"] = list(self._parts.instrumented_before)
+        result["started_by"] = self.started_by or "the program"
         from pywats_otel import health  # imported on use: `import pywats_otel` stays light
 
         # The last report only: status() never runs a check (one could take seconds).
@@ -190,7 +204,9 @@ class Telemetry:
         return result
 
     def _exporters(self) -> dict[str, list[dict[str, Any]]]:
-        """Per signal, each exporter's counters (the Prometheus one with the endpoint's state)."""
+        """Per signal, each exporter's counters (the Prometheus one with the endpoint's state),
+        then what a provider set before init_telemetry() exports, which pywats_otel does not
+        count (``counted`` false, counters None)."""
         result: dict[str, list[dict[str, Any]]] = {}
         endpoint = self._parts.endpoint
         for signal, stats in self._parts.stats.items():
@@ -200,6 +216,17 @@ class Telemetry:
                     entry["serving"] = endpoint.serving
                     if endpoint.error:
                         entry["last_error"] = endpoint.error
+            result[signal] += [
+                {
+                    "name": "set before pywats_otel",
+                    "destination": destination,
+                    "counted": False,
+                    **dict.fromkeys(
+                        ("exported", "failed", "dropped", "failed_exports", "last_success"), None
+                    ),
+                }
+                for destination in self._parts.foreign.get(signal, [])
+            ]
         return result
 
     def health(self, path: str) -> tuple[int, dict[str, Any]]:
@@ -265,13 +292,38 @@ class Telemetry:
         for processor in parts.batch_processors:
             processor.shutdown_timeout_ms = remaining_ms
         tasks: list[tuple[str, Callable[[], object]]] = []
+        owned = parts.owned
         if parts.tracer_provider is not None:
-            tasks.append(("traces", parts.tracer_provider.shutdown))
+            tracer_provider = parts.tracer_provider
+            tasks.append(
+                (
+                    "traces",
+                    tracer_provider.shutdown
+                    if "traces" in owned
+                    else lambda: tracer_provider.force_flush(int(remaining_ms)),
+                )
+            )
         if parts.logger_provider is not None:
-            tasks.append(("logs", parts.logger_provider.shutdown))
+            logger_provider = parts.logger_provider
+            tasks.append(
+                (
+                    "logs",
+                    logger_provider.shutdown
+                    if "logs" in owned
+                    else lambda: logger_provider.force_flush(int(remaining_ms)),
+                )
+            )
         if parts.meter_provider is not None:
             provider = parts.meter_provider
-            tasks.append(("metrics", lambda: provider.shutdown(timeout_millis=remaining_ms)))
+            if "metrics" in owned:
+                tasks.append(("metrics", lambda: provider.shutdown(timeout_millis=remaining_ms)))
+            else:
+                # Not ours to shut down: take out only what pywats_otel added.
+                def detach() -> None:
+                    for reader in parts.attached_readers:
+                        provider.remove_metric_reader(reader)
+
+                tasks.append(("metrics", detach))
         outcome = _run_bounded(tasks, max(deadline - time.monotonic(), 0.0), "shutdown")
 
         if parts.endpoint is not None:
