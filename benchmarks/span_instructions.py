@@ -1,13 +1,15 @@
 """CPU instructions per span, counted by valgrind's callgrind: the bare SDK, the bare SDK with
-one more span processor that does nothing, and with the processor of ``/traces``.
+one more span processor that does nothing, and pywats_otel's span pipeline with /traces off
+and on (fed by its batch processor, as init_telemetry() builds it).
 
     python -m benchmarks.span_instructions [--spans 10000]
 
 Instruction counts do not depend on what else the machine is doing, unlike timings on a shared
 machine. Each variant runs twice in its own interpreter, with 2,000 spans and with 2,000 +
 ``--spans``; the difference divided by ``--spans`` is the cost of one span, free of the
-interpreter's start-up and imports. Spans have two attributes and go to a BatchSpanProcessor
-whose exporter does nothing (its worker never exports during the run). Needs valgrind.
+interpreter's start-up and imports. Spans have two attributes and go to a batch processor
+whose exporter does nothing. The counts include the batch processor's worker thread, whose
+share varies a little from run to run. Needs valgrind.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ _SCRIPT = r"""
 import sys
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from pywats_otel._pipeline.export import (
+    CountingBatchSpanProcessor, CountingSpanExporter, ExportStats)
 from pywats_otel._pipeline.recent_traces import RecentTraces
 
 class Null(SpanExporter):
@@ -32,20 +36,31 @@ class Null(SpanExporter):
 
 variant, count = sys.argv[1], int(sys.argv[2])
 provider = TracerProvider(shutdown_on_exit=False)
-if variant == "empty processor":
-    provider.add_span_processor(SpanProcessor())
-elif variant == "/traces processor":
-    provider.add_span_processor(RecentTraces())
-provider.add_span_processor(
-    BatchSpanProcessor(Null(), max_queue_size=1_000_000, schedule_delay_millis=10**9))
+if variant.startswith("pywats_otel"):
+    stats = ExportStats("traces", "null", "null")
+    processor = CountingBatchSpanProcessor(
+        CountingSpanExporter(Null(), stats), stats, max_queue_size=1_000_000)
+    if variant.endswith("on"):
+        processor.feed(RecentTraces())
+    provider.add_span_processor(processor)
+else:
+    if variant == "bare SDK + an empty processor":
+        provider.add_span_processor(SpanProcessor())
+    provider.add_span_processor(BatchSpanProcessor(Null(), max_queue_size=1_000_000))
 tracer = provider.get_tracer("bench")
 attributes = {"pywats.converter.name": "csv", "pywats.converter.status": "success"}
 for _ in range(count):
     with tracer.start_as_current_span("convert csv", attributes=attributes):
         pass
+provider.shutdown()
 """
 
-VARIANTS = ("bare SDK", "empty processor", "/traces processor")
+VARIANTS = (
+    "bare SDK",
+    "bare SDK + an empty processor",
+    "pywats_otel's span pipeline, /traces off",
+    "pywats_otel's span pipeline, /traces on",
+)
 BASE = 2000
 
 

@@ -341,8 +341,8 @@ def _setup_traces(telemetry: Telemetry, parts: Parts) -> None:
         id_generator=CorrelationIdGenerator(),
         shutdown_on_exit=False,
     )
-    _add_recent_traces(telemetry, parts, provider)
     _add_span_exporters(telemetry, parts, provider)
+    _add_recent_traces(telemetry, parts, provider)
     parts.tracer_provider = provider
     trace_api.set_tracer_provider(provider)
 
@@ -379,7 +379,17 @@ def _add_recent_traces(telemetry: Telemetry, parts: Parts, provider: Any) -> Non
         max_failed=settings.recent_failed_traces,
         max_spans=settings.recent_trace_spans,
     )
-    provider.add_span_processor(recent)
+    # Fed by the first of pywats_otel's batch processors on this provider where there is one
+    # (one processor call less per span), else a processor of its own.
+    ours = [
+        processor
+        for processor in parts.batch_processors
+        if isinstance(processor, CountingBatchSpanProcessor)
+    ]
+    if ours:
+        ours[0].feed(recent)
+    else:
+        provider.add_span_processor(recent)
     parts.recent_traces = recent
 
 

@@ -403,8 +403,22 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
         self.stats = stats
         #: The SDK's provider shutdown passes no timeout; the Telemetry handle sets this first.
         self.shutdown_timeout_ms = 30_000.0
+        self._feed: Any = None
+        self._feed_append: Any = None
+
+    def feed(self, recent: Any) -> None:
+        """Queue each ended span for ``recent`` (the /traces processor) too, from this
+        processor's own on_end: the SDK then calls one processor less per span."""
+        self._feed, self._feed_append = recent, recent._append
 
     def on_end(self, span: ReadableSpan) -> None:
+        append = self._feed_append
+        if append is not None:
+            # RecentTraces.on_end, inlined: a queue append, sorted into traces in batches.
+            append(span)
+            feed = self._feed
+            if len(feed._queue) >= feed._drain_at:
+                feed._drain()
         if span.context is not None and span.context.trace_flags.sampled and _queue_full(self):
             self.stats.record_dropped()
         super().on_end(span)

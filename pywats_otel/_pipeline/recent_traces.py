@@ -33,32 +33,40 @@ _ERROR = StatusCode.ERROR
 _logger = logging.getLogger("pywats_otel")
 
 
-def _public_keys(span: ReadableSpan) -> tuple[int, StatusCode]:
+def _public_trace_id(span: ReadableSpan) -> int:
     context = span.context
-    return (context.trace_id if context is not None else 0), span.status.status_code
+    return context.trace_id if context is not None else 0
 
 
-def _key_reader() -> Callable[[ReadableSpan], tuple[int, StatusCode]]:
-    """(trace ID, status code) of a span. The SDK's public properties cost a Python call
-    each, a sizeable part of the page's cost per span: where the SDK's span keeps them in
-    ``_context`` and ``_status`` (1.45), read those in C, after checking on a real span that
-    this gives what the properties give; else use the properties."""
+def _public_status_code(span: ReadableSpan) -> StatusCode:
+    return span.status.status_code
+
+
+def _readers() -> tuple[Callable[[ReadableSpan], int], Callable[[ReadableSpan], StatusCode]]:
+    """The trace ID and the status code of a span. The SDK's public properties cost a Python
+    call each, a sizeable part of the page's cost per span: where the SDK's span keeps them
+    in ``_context`` and ``_status`` (1.45), read those in C, after checking on a real span
+    that this gives what the properties give; else use the properties."""
     from opentelemetry.sdk.trace import TracerProvider
 
-    fast = operator.attrgetter("_context.trace_id", "_status._status_code")
+    trace_id = operator.attrgetter("_context.trace_id")
+    status_code = operator.attrgetter("_status._status_code")
     try:
         tracer = TracerProvider(shutdown_on_exit=False).get_tracer(__name__)
         probe: Any = tracer.start_span("probe")
         probe.set_status(StatusCode.ERROR)
         probe.end()
-        if fast(probe) == _public_keys(probe):
-            return fast
+        if (trace_id(probe), status_code(probe)) == (
+            _public_trace_id(probe),
+            _public_status_code(probe),
+        ):
+            return trace_id, status_code
     except Exception:  # another SDK: the properties always work
         _logger.debug("pywats_otel: /traces reads spans through their properties", exc_info=True)
-    return _public_keys
+    return _public_trace_id, _public_status_code
 
 
-_keys = _key_reader()
+_trace_id, _status_code = _readers()
 
 
 class TraceRecord:
@@ -134,6 +142,13 @@ class RecentTraces(SpanProcessor):
         if len(self._queue) >= self._drain_at:
             self._drain()
 
+    def record(self, span: ReadableSpan) -> None:
+        """What ``on_end`` does, for a processor that feeds this one from its own ``on_end``
+        (the pipeline's batch span processor, which saves the SDK a processor's calls)."""
+        self._append(span)
+        if len(self._queue) >= self._drain_at:
+            self._drain()
+
     def _drain(self) -> None:
         with self._lock:
             queue = self._queue
@@ -149,23 +164,27 @@ class RecentTraces(SpanProcessor):
 
     def _sort(self, batch: list[ReadableSpan]) -> None:
         """Put ended spans (oldest first) into the kept traces, within the bounds."""
-        keys = list(map(_keys, batch))  # (trace ID, status code) of each span
-        failing = {trace_id for trace_id, code in keys if code is _ERROR}
+        ids = list(map(_trace_id, batch))
+        codes = list(map(_status_code, batch))
+        failing = (
+            {trace_id for trace_id, code in zip(ids, codes, strict=True) if code is _ERROR}
+            if self.max_failed and _ERROR in codes
+            else set()
+        )
         # The traces the batch keeps recent: the last max_traces it touched, newest first.
         window: dict[int, None] = {}
         limit = self.max_traces
-        for trace_id, _ in reversed(keys):
+        for trace_id in reversed(ids):
             if trace_id not in window:
                 if len(window) >= limit:
                     break
                 window[trace_id] = None
-        if not self.max_failed:
-            failing = set()
         recent, failed = self._recent, self._failed
         wanted = window.keys() | failing | failed.keys()
         max_spans = self.max_spans
-        kept = [(span, key) for span, key in zip(batch, keys, strict=True) if key[0] in wanted]
-        for span, (trace_id, code) in kept:
+        for span, trace_id, code in zip(batch, ids, codes, strict=True):
+            if trace_id not in wanted:
+                continue
             record = recent.get(trace_id) or failed.get(trace_id)
             if record is None:
                 record = TraceRecord(trace_id)
@@ -186,7 +205,7 @@ class RecentTraces(SpanProcessor):
             recent.popitem(last=False)
         if not failing:
             return
-        for trace_id in dict.fromkeys(trace_id for trace_id, _ in keys if trace_id in failing):
+        for trace_id in dict.fromkeys(trace_id for trace_id in ids if trace_id in failing):
             record = recent.get(trace_id) or failed.get(trace_id)
             if record is not None:
                 failed[trace_id] = record
