@@ -1,7 +1,8 @@
 """The ``tree`` trace exporter: each local trace printed as an indented tree when its root ends.
 
 One line per span (name, duration, status and error, the attributes that matter), children
-under their parent, colour only on a terminal (and not with ``NO_COLOR`` set). ``console``
+under their parent, colour only on a terminal (``NO_COLOR`` turns it off, ``FORCE_COLOR``
+on). ``console``
 keeps the SDK's JSON. A local root is a span without a parent or whose parent came from
 elsewhere (a queue item's ``process`` span continues a trace of another process or run): its
 tree is printed when it ends, its children having ended before it. Spans still waiting for
@@ -39,6 +40,8 @@ def _is_local_root(span: ReadableSpan) -> bool:
 def _wants_color(stream: TextIO) -> bool:
     if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
         return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
     isatty = getattr(stream, "isatty", None)
     try:
         return bool(isatty and isatty())

@@ -533,7 +533,6 @@ def _setup_logs(telemetry: Telemetry, parts: Parts) -> None:
         return
     from opentelemetry.sdk._logs import LoggerProvider
 
-
     foreign = _foreign("logs", LoggerProvider, "LoggerProvider")
     if foreign is not None:
         parts.logger_provider = foreign

@@ -222,6 +222,8 @@ def _page(title: str, body: str, subtitle: str = "") -> str:
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        # No icon to fetch either: browsers would ask for /favicon.ico.
+        '<link rel="icon" href="data:,">'
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>"
         f"<header><h1>{html.escape(title)}</h1><p>{subtitle}{' · ' if subtitle else ''}"
         f"{links}</p></header><main>{body}</main></body></html>"

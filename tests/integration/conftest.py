@@ -67,6 +67,38 @@ def fake_wats() -> Iterator[Any]:
         yield server
 
 
+def load_browser_module() -> Any:
+    """scripts/browser.py, the headless Chromium helper the screenshots script uses too."""
+    import importlib.util
+    import sys
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "browser.py"
+    spec = importlib.util.spec_from_file_location("pywats_otel_scripts_browser", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """A headless Chromium (Debian's chromium and chromium-driver); missing, it skips, or
+    fails when CI requires its peers (PYWATS_TEST_REQUIRE_PROMETHEUS=1)."""
+    module = load_browser_module()
+    if module.find() is None:
+        message = (
+            "chromium and chromedriver are not installed "
+            "(apt-get install -y chromium chromium-driver)"
+        )
+        if REQUIRE_PROMETHEUS:
+            pytest.fail(f"{message}; CI (PYWATS_TEST_REQUIRE_PROMETHEUS=1) requires them")
+        pytest.skip(message)
+    with module.Browser(width=1280, height=900) as opened:
+        yield opened
+
+
 @pytest.fixture
 def promtool() -> str:
     return _binary("promtool")

@@ -167,6 +167,7 @@ def test_the_html_list_is_plain_and_self_contained() -> None:
     assert (status, content_type) == (200, "text/html; charset=utf-8")
     assert "<script" not in page
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)
+    assert '<link rel="icon" href="data:,">' in page  # no /favicon.ico request either
     assert "@import" not in page
     assert page.index("Failed (1)") < page.index("Recent (1)")
     assert f'href="/traces/{bad}"' in page
