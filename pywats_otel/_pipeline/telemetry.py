@@ -155,9 +155,12 @@ class Telemetry:
         Keys: ``enabled``, ``shut_down``, ``service``, ``started_at``, ``traces``, ``metrics``,
         ``logs`` (each a list of exporters with ``name``, ``destination``, ``exported``,
         ``failed``, ``dropped``, ``failed_exports``, ``consecutive_failures``,
-        ``last_success``, ``last_error``, ``last_error_time``), ``endpoint`` (with ``tls`` and
-        ``basic_auth`` flags, never credentials), ``instrumentations`` and ``health`` (the last
-        health report, or None; status() never runs the checks).
+        ``last_success``, ``last_error``, ``last_error_time``; a provider set before
+        pywats_otel adds ``{"name": "set before pywats_otel", "destination", "counted":
+        False}``), ``endpoint`` (URLs of /metrics and /traces, ``tls`` and ``basic_auth``
+        flags, never credentials), ``instrumentations``, ``instrumented_before`` (turned on by
+        someone else first), ``started_by`` (``opentelemetry-instrument`` or ``the program``)
+        and ``health`` (the last health report, or None; status() never runs the checks).
         """
         settings = self.settings
         result: dict[str, Any] = {
