@@ -186,9 +186,13 @@ class Browser:
     def screenshot(self, path: Path | None = None, *, full_page: bool = False) -> bytes:
         """A PNG of the window (``full_page``: grown to the page's height first)."""
         if full_page:
-            height = int(self.run("return document.documentElement.scrollHeight;"))
             width = int(self.run("return window.outerWidth;"))
-            self.resize(width, min(max(height, 200) + 90, 6000))
+            self.resize(width, 6000)  # lay the page out whole, then fit the window to it
+            height = int(
+                self.run("return Math.ceil(document.body.getBoundingClientRect().bottom);")
+            )
+            chrome = int(self.run("return window.outerHeight - window.innerHeight;"))
+            self.resize(width, min(max(height, 100) + chrome, 6000))
         png = base64.b64decode(self._in_session("GET", "/screenshot"))
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
