@@ -1,4 +1,4 @@
-"""One command per chore: nox -s tests | lint | typecheck | docs | bench."""
+"""One command per chore: nox -s tests | lint | typecheck | docs | bench | screenshots."""
 
 from __future__ import annotations
 
@@ -63,3 +63,12 @@ def bench(session: nox.Session) -> None:
     """Benchmarks (Micro, Pipeline, Scale): results/results.md and results/results.json."""
     install(session, "-e", ".[test,bench]")
     session.run("python", "-m", "benchmarks", *session.posargs)
+
+
+@nox.session
+def screenshots(session: nox.Session) -> None:
+    """The pictures of docs/images/ (about 2 minutes; not a default session): the demo's
+    /traces and the real Prometheus UI in headless Chromium, the tree exporter's output.
+    Needs Debian's chromium, chromium-driver and prometheus."""
+    install(session, "-e", ".")
+    session.run("python", "scripts/screenshots.py", *session.posargs)

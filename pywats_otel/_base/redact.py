@@ -16,6 +16,7 @@ from urllib.parse import unquote, unquote_plus, urlsplit, urlunsplit
 
 __all__ = [
     "may_need_redaction",
+    "printable",
     "redact_text",
     "redact_url",
     "register_secrets",
@@ -185,12 +186,25 @@ def register_secrets(values: Iterable[str]) -> None:
     set_secrets((*_secrets, *values))
 
 
-def scrub(text: str) -> str:
+def scrub(text: str, limit: int = _ERROR_TEXT_LIMIT) -> str:
     """``text`` with its URLs redacted, every registered secret replaced by ``***``, and cut
-    to a sane length."""
+    to ``limit`` characters (at a word boundary, ``...`` marking the cut)."""
     text = redact_text(text)
     for secret in _secrets:
         text = text.replace(secret, "***")
-    if len(text) > _ERROR_TEXT_LIMIT:
-        text = text[: _ERROR_TEXT_LIMIT - 3] + "..."
+    if len(text) > limit:
+        cut = text[: limit - 3]
+        space = cut.rfind(" ")
+        text = (cut[:space] if space > limit // 2 else cut) + "..."
     return text
+
+
+# Control characters (C0 but tab, DEL, C1): a terminal would act on them, a log line
+# would carry them raw (an HTTP/2 frame read as an HTTP/1.1 status line, say).
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` without control characters: line breaks become spaces, the others go."""
+    text = text.replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
+    return _CONTROL.sub("", text)

@@ -155,6 +155,58 @@ def _setting(
     return Field(default, description=doc, json_schema_extra=extra, **options)
 
 
+#: The OTLP options each signal may set for itself (OTEL_EXPORTER_OTLP_<SIGNAL>_<OPTION>):
+#: option -> (what it is, what is accepted, extra declaration arguments).
+_SIGNAL_OPTIONS: dict[str, tuple[str, str | None, dict[str, Any]]] = {
+    "endpoint": (
+        "Collector URL of {signal}, used as is (no /v1/{signal} added)",
+        "an http:// or https:// URL",
+        {},
+    ),
+    "protocol": ("OTLP transport of {signal}", "grpc or http/protobuf", {}),
+    "headers": (
+        "Headers of {signal} exports, instead of otlp_headers; secret",
+        "key=value pairs separated by commas, values percent-encoded",
+        {"secret": True},
+    ),
+    "timeout": (
+        "Deadline of one {signal} export, in milliseconds",
+        None,
+        {"ge": 1, "le": 600_000, "unit": "milliseconds"},
+    ),
+    "compression": ("Compression of {signal} exports", "none or gzip", {}),
+    "certificate": (
+        "PEM file of the CA of the {signal} collector's certificate",
+        "the path of an existing file",
+        {},
+    ),
+    "client_key": (
+        "PEM private key of the client certificate for {signal} (mTLS)",
+        "the path of an existing file, together with the client certificate",
+        {},
+    ),
+    "client_certificate": (
+        "PEM client certificate (chain) for {signal} (mTLS)",
+        "the path of an existing file, together with the client key",
+        {},
+    ),
+    "insecure": ("gRPC without TLS for {signal}", "true or false", {}),
+}
+
+
+def _signal_setting(signal: str, option: str) -> Any:
+    """The per-signal twin of ``otlp_<option>``: unset means "as ``otlp_<option>``"."""
+    doc, accepted, extra = _SIGNAL_OPTIONS[option]
+    name = f"OTLP_{signal.upper()}_{option.upper()}"
+    return _setting(
+        env=(f"PYWATS_OTEL_{name}", f"OTEL_EXPORTER_{name}"),
+        doc=doc.format(signal=signal) + "; unset: as otlp_" + option + ".",
+        accepted=accepted,
+        default_doc="unset",
+        **extra,
+    )
+
+
 class TelemetrySettings(BaseModel):
     """The resolved configuration of pywats_otel; immutable once loaded.
 
@@ -199,21 +251,22 @@ class TelemetrySettings(BaseModel):
     )
     traces_exporter: tuple[str, ...] | None = _setting(
         env=("PYWATS_OTEL_TRACES_EXPORTER", "OTEL_TRACES_EXPORTER"),
-        doc="Where spans go; each exporter gets its own BatchSpanProcessor.",
-        accepted="comma list of otlp, console, registered exporters; or none",
-        default_doc="otlp if an OTLP endpoint is set, else none",
+        doc="Where spans go; each exporter gets its own BatchSpanProcessor. tree prints each "
+        "trace as an indented tree when its root ends; console prints the SDK's JSON.",
+        accepted="comma list of otlp, console, tree, registered exporters; or none",
+        default_doc="otlp if an OTLP endpoint (general or of the signal) is set, else none",
     )
     metrics_exporter: tuple[str, ...] | None = _setting(
         env=("PYWATS_OTEL_METRICS_EXPORTER", "OTEL_METRICS_EXPORTER"),
         doc="Where metrics go; each exporter gets its own reader.",
         accepted="comma list of prometheus, otlp, console, registered exporters; or none",
-        default_doc="prometheus, plus otlp if an OTLP endpoint is set",
+        default_doc="prometheus, plus otlp if an OTLP endpoint (general or of metrics) is set",
     )
     logs_exporter: tuple[str, ...] | None = _setting(
         env=("PYWATS_OTEL_LOGS_EXPORTER", "OTEL_LOGS_EXPORTER"),
         doc="Where log records go; anything but none adds a handler to the root logger.",
         accepted="comma list of otlp, console, registered exporters; or none",
-        default_doc="otlp if an OTLP endpoint is set, else none",
+        default_doc="otlp if an OTLP endpoint (general or of the signal) is set, else none",
     )
     otlp_protocol: Literal["grpc", "http/protobuf"] = _setting(
         "grpc",
@@ -260,12 +313,63 @@ class TelemetrySettings(BaseModel):
         accepted="the path of an existing file",
         default_doc="unset: the system's trusted CAs",
     )
+    otlp_client_key: Path | None = _setting(
+        env=("PYWATS_OTEL_OTLP_CLIENT_KEY", "OTEL_EXPORTER_OTLP_CLIENT_KEY"),
+        doc="PEM private key of the client certificate that the collector asks for (mTLS).",
+        accepted="the path of an existing file, together with otlp_client_certificate",
+        default_doc="unset: no client certificate",
+    )
+    otlp_client_certificate: Path | None = _setting(
+        env=("PYWATS_OTEL_OTLP_CLIENT_CERTIFICATE", "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"),
+        doc="PEM client certificate (chain) shown to the collector (mTLS).",
+        accepted="the path of an existing file, together with otlp_client_key",
+        default_doc="unset",
+        validate_default=True,
+    )
     otlp_insecure: bool | None = _setting(
         env=("PYWATS_OTEL_OTLP_INSECURE", "OTEL_EXPORTER_OTLP_INSECURE"),
         doc="gRPC without TLS; by default taken from the endpoint's scheme (http: insecure).",
         accepted="true or false",
         default_doc="from the endpoint scheme",
     )
+    # The per-signal OTLP options of the specification, each over its general one.
+    otlp_traces_endpoint: str | None = _signal_setting("traces", "endpoint")
+    otlp_traces_protocol: Literal["grpc", "http/protobuf"] | None = _signal_setting(
+        "traces", "protocol"
+    )
+    otlp_traces_headers: dict[str, SecretStr] | None = _signal_setting("traces", "headers")
+    otlp_traces_timeout: int | None = _signal_setting("traces", "timeout")
+    otlp_traces_compression: Literal["none", "gzip"] | None = _signal_setting(
+        "traces", "compression"
+    )
+    otlp_traces_certificate: Path | None = _signal_setting("traces", "certificate")
+    otlp_traces_client_key: Path | None = _signal_setting("traces", "client_key")
+    otlp_traces_client_certificate: Path | None = _signal_setting("traces", "client_certificate")
+    otlp_traces_insecure: bool | None = _signal_setting("traces", "insecure")
+    otlp_metrics_endpoint: str | None = _signal_setting("metrics", "endpoint")
+    otlp_metrics_protocol: Literal["grpc", "http/protobuf"] | None = _signal_setting(
+        "metrics", "protocol"
+    )
+    otlp_metrics_headers: dict[str, SecretStr] | None = _signal_setting("metrics", "headers")
+    otlp_metrics_timeout: int | None = _signal_setting("metrics", "timeout")
+    otlp_metrics_compression: Literal["none", "gzip"] | None = _signal_setting(
+        "metrics", "compression"
+    )
+    otlp_metrics_certificate: Path | None = _signal_setting("metrics", "certificate")
+    otlp_metrics_client_key: Path | None = _signal_setting("metrics", "client_key")
+    otlp_metrics_client_certificate: Path | None = _signal_setting("metrics", "client_certificate")
+    otlp_metrics_insecure: bool | None = _signal_setting("metrics", "insecure")
+    otlp_logs_endpoint: str | None = _signal_setting("logs", "endpoint")
+    otlp_logs_protocol: Literal["grpc", "http/protobuf"] | None = _signal_setting(
+        "logs", "protocol"
+    )
+    otlp_logs_headers: dict[str, SecretStr] | None = _signal_setting("logs", "headers")
+    otlp_logs_timeout: int | None = _signal_setting("logs", "timeout")
+    otlp_logs_compression: Literal["none", "gzip"] | None = _signal_setting("logs", "compression")
+    otlp_logs_certificate: Path | None = _signal_setting("logs", "certificate")
+    otlp_logs_client_key: Path | None = _signal_setting("logs", "client_key")
+    otlp_logs_client_certificate: Path | None = _signal_setting("logs", "client_certificate")
+    otlp_logs_insecure: bool | None = _signal_setting("logs", "insecure")
     prometheus_host: str = _setting(
         "localhost",
         env=("PYWATS_OTEL_PROMETHEUS_HOST", "OTEL_EXPORTER_PROMETHEUS_HOST"),
@@ -309,6 +413,32 @@ class TelemetrySettings(BaseModel):
         default_doc="unset",
         validate_default=True,
     )
+    recent_traces: int = _setting(
+        100,
+        env=("PYWATS_OTEL_RECENT_TRACES",),
+        doc="The endpoint's /traces page keeps the spans of the last this many traces of the "
+        "process (a span processor, on while the endpoint is); 0 turns the page off.",
+        ge=0,
+        le=10_000,
+        default_doc="100",
+    )
+    recent_failed_traces: int = _setting(
+        50,
+        env=("PYWATS_OTEL_RECENT_FAILED_TRACES",),
+        doc="/traces also keeps the last this many traces with a failed span (status ERROR), "
+        "however many good ones came after them.",
+        ge=0,
+        le=10_000,
+        default_doc="50",
+    )
+    recent_trace_spans: int = _setting(
+        200,
+        env=("PYWATS_OTEL_RECENT_TRACE_SPANS",),
+        doc="Spans /traces keeps per trace; later spans of the trace are counted, not kept.",
+        ge=1,
+        le=100_000,
+        default_doc="200",
+    )
     sampler: str = _setting(
         "parentbased_always_on",
         env=("PYWATS_OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER"),
@@ -321,7 +451,7 @@ class TelemetrySettings(BaseModel):
         doc="Sampling ratio of the traceidratio samplers.",
         ge=0.0,
         le=1.0,
-        default_doc="1.0",
+        default_doc="unset: the traceidratio samplers then use 1.0",
     )
     metric_export_interval: int = _setting(
         60000,
@@ -478,6 +608,8 @@ class TelemetrySettings(BaseModel):
     )
 
     _sources: dict[str, str] = PrivateAttr(default_factory=dict)
+    #: What the loader noticed without refusing it (a misspelt PYWATS_OTEL_* variable).
+    _notes: list[str] = PrivateAttr(default_factory=list)
 
     # -- validators: each turns the text of an environment variable into the field's type and
     # -- says what is wrong in words that go into TelemetryConfigError.
@@ -547,7 +679,13 @@ class TelemetrySettings(BaseModel):
                 raise ValueError(f"resource attribute key {key!r} is not a valid key")
         return value
 
-    @field_validator("otlp_headers", mode="before")
+    @field_validator(
+        "otlp_headers",
+        "otlp_traces_headers",
+        "otlp_metrics_headers",
+        "otlp_logs_headers",
+        mode="before",
+    )
     @classmethod
     def _parse_headers(cls, value: object, info: ValidationInfo) -> object:
         if isinstance(value, str):
@@ -625,7 +763,13 @@ class TelemetrySettings(BaseModel):
     def _parse_disabled(cls, value: object) -> object:
         return _split_list(value)
 
-    @field_validator("otlp_endpoint", "health_check_url")
+    @field_validator(
+        "otlp_endpoint",
+        "otlp_traces_endpoint",
+        "otlp_metrics_endpoint",
+        "otlp_logs_endpoint",
+        "health_check_url",
+    )
     @classmethod
     def _check_endpoint(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None:
@@ -655,7 +799,17 @@ class TelemetrySettings(BaseModel):
             )
         return value
 
-    @field_validator("otlp_protocol", "otlp_compression", "sampler", mode="before")
+    @field_validator(
+        "otlp_protocol",
+        "otlp_compression",
+        *(
+            f"otlp_{signal}_{option}"
+            for signal in SIGNALS
+            for option in ("protocol", "compression")
+        ),
+        "sampler",
+        mode="before",
+    )
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
@@ -667,7 +821,17 @@ class TelemetrySettings(BaseModel):
             raise ValueError(f"unknown sampler {value!r}")
         return value
 
-    @field_validator("otlp_certificate", "config_file", "endpoint_tls_cert")
+    @field_validator(
+        "otlp_certificate",
+        "otlp_client_key",
+        *(
+            f"otlp_{signal}_{option}"
+            for signal in SIGNALS
+            for option in ("certificate", "client_key", "client_certificate")
+        ),
+        "config_file",
+        "endpoint_tls_cert",
+    )
     @classmethod
     def _check_file(cls, value: Path | None) -> Path | None:
         if value is not None and not value.is_file():
@@ -699,6 +863,20 @@ class TelemetrySettings(BaseModel):
         if (username is None) != (value is None):
             raise ValueError(
                 "endpoint_username and endpoint_password go together: set both or neither"
+            )
+        return value
+
+    @field_validator("otlp_client_certificate")
+    @classmethod
+    def _check_client_pair(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        # Declared after otlp_client_key and always validated (validate_default).
+        if "otlp_client_key" not in info.data:
+            return value
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        if (info.data["otlp_client_key"] is None) != (value is None):
+            raise ValueError(
+                "otlp_client_key and otlp_client_certificate go together: set both or neither"
             )
         return value
 
@@ -769,9 +947,10 @@ class TelemetrySettings(BaseModel):
         configured: tuple[str, ...] | None = getattr(self, f"{signal}_exporter")
         if configured is not None:
             return configured
+        endpoint = self.otlp_endpoint or getattr(self, f"otlp_{signal}_endpoint")
         if signal == "metrics":
-            return ("prometheus", "otlp") if self.otlp_endpoint else ("prometheus",)
-        return ("otlp",) if self.otlp_endpoint else ()
+            return ("prometheus", "otlp") if endpoint else ("prometheus",)
+        return ("otlp",) if endpoint else ()
 
     def active_instrumentations(self) -> tuple[str, ...]:
         """The instrumentations to turn on: the list minus OTEL_PYTHON_DISABLED_INSTRUMENTATIONS."""
@@ -786,12 +965,21 @@ class TelemetrySettings(BaseModel):
         """The values of the secret settings (OTLP header values, the endpoint password) and
         what URL settings hide (passwords and sensitive query values)."""
         values = [value.get_secret_value() for value in self.otlp_headers.values()]
+        for signal in SIGNALS:
+            headers: dict[str, SecretStr] | None = getattr(self, f"otlp_{signal}_headers")
+            values += [value.get_secret_value() for value in (headers or {}).values()]
         if self.endpoint_password is not None:
             values.append(self.endpoint_password.get_secret_value())
         for info in setting_infos():
             if info.url:
                 values += url_secrets(getattr(self, info.name))
         return values
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What the loader noticed and did not refuse: PYWATS_OTEL_* variables that are no
+        setting's, each with the closest one (start-up warns about each)."""
+        return tuple(self._notes)
 
     def source_of(self, name: str) -> str:
         """Where setting ``name``'s value came from: keyword argument, variable, file, default."""
@@ -865,7 +1053,8 @@ def _range_text(annotation: object, metadata: Sequence[object], extra: Mapping[s
     """The accepted-values text of a bounded number: "an integer from 0 to 65535"."""
     low = next(m.ge for m in metadata if isinstance(m, annotated_types.Ge))
     high = next(m.le for m in metadata if isinstance(m, annotated_types.Le))
-    kind = "an integer" if annotation is int else "a number"
+    integer = annotation is int or annotation == (int | None)
+    kind = "an integer" if integer else "a number"
     text = f"{kind} from {_number(float(low))} to {_number(float(high))}"  # type: ignore[arg-type]
     if extra["pywats_unit"]:
         text += f" ({extra['pywats_unit']})"

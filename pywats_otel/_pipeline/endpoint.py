@@ -1,4 +1,4 @@
-"""The small HTTP endpoint on prometheus_host:prometheus_port: /metrics and /health*.
+"""The small HTTP endpoint on prometheus_host:prometheus_port: /metrics, /traces, /health*.
 
 One port serves the scrape and the health probes, through the small asyncio server of
 ``http_server`` (a total deadline per request, a cap on the threads that answer, the system's
@@ -45,6 +45,9 @@ _logger = logging.getLogger("pywats_otel")
 
 #: Answers a health path ("/health", "/health/live", "/health/ready") with (status, JSON body).
 HealthResponder = Callable[[str], tuple[int, dict[str, Any]]]
+#: Answers /traces... (the request path with its query, the Accept header) with (status,
+#: content type, body).
+TracesResponder = Callable[[str, str], tuple[int, str, bytes]]
 
 _REALM = 'Basic realm="pywats-otel", charset="UTF-8"'
 
@@ -73,6 +76,7 @@ class TelemetryEndpoint:
         basic_auth: tuple[str, SecretStr] | None = None,
         tls: tuple[Path, Path] | None = None,
         scrape_stats: Sequence[ExportStats] = (),
+        traces: TracesResponder | None = None,
     ) -> None:
         self.host = host
         self.requested_port = port
@@ -88,6 +92,8 @@ class TelemetryEndpoint:
         )
         self._tls = tls
         self._scrape_stats = tuple(scrape_stats)
+        #: Answers /traces and /traces/<id> (see traces_page.respond); None: not served.
+        self.traces = traces
         self._server: http_server.HttpServer | None = None
         self._listener: socket.socket | None = None
         self.error: str | None = None
@@ -210,7 +216,12 @@ class TelemetryEndpoint:
             status, payload = self.health(path)
             body = json.dumps(payload).encode()
             return status, "application/json", body, {"Cache-Control": "no-store"}
-        return _answer_error(404, "not found", paths=["/metrics", *HEALTH_PATHS])
+        traces = self.traces
+        if traces is not None and path.split("/", 2)[1] == "traces":
+            status, content_type, body = traces(request.target, headers.get("accept", ""))
+            return status, content_type, body, {"Cache-Control": "no-store", "Vary": "Accept"}
+        listed = ["/metrics", *(["/traces"] if traces is not None else []), *HEALTH_PATHS]
+        return _answer_error(404, "not found", paths=listed)
 
     def _warn_if_exposed(self, address: str) -> None:
         if _is_loopback(address):

@@ -62,14 +62,18 @@ _BACKLOG = max(socket.SOMAXCONN, 128)
 
 
 class Request:
-    """One request as the endpoint sees it: method, path (no query), headers (lower-case)."""
+    """One request as the endpoint sees it: method, path (no query), headers (lower-case), and
+    the request target as sent (the path with its query)."""
 
-    __slots__ = ("headers", "method", "path")
+    __slots__ = ("headers", "method", "path", "target")
 
-    def __init__(self, method: str, path: str, headers: dict[str, str]) -> None:
+    def __init__(
+        self, method: str, path: str, headers: dict[str, str], target: str | None = None
+    ) -> None:
         self.method = method
         self.path = path
         self.headers = headers
+        self.target = path if target is None else target
 
 
 #: (status, content type, body, extra headers)
@@ -343,7 +347,7 @@ class HttpServer:
             keep_alive = "close" not in connection
         if method not in ("GET", "HEAD"):
             raise _BadRequest(405, f"method {method} not allowed")
-        return Request(method, target.split("?", 1)[0], headers), keep_alive, version
+        return Request(method, target.split("?", 1)[0], headers, target), keep_alive, version
 
     async def _send(
         self,

@@ -269,11 +269,16 @@ def harden(reader: Any) -> None:
     registry = getattr(reader, "_registry", None)
     if (
         not isinstance(reader, PrometheusMetricReader)
-        or type(old) is not _CustomCollector
+        or not isinstance(old, _CustomCollector)
         or registry is None
     ):
         return
-    collector = _collector_class()(
+    hardened = _collector_class()
+    kind = type(old)
+    # A collector of our own below the stock one (the exemplar collector of the endpoint's
+    # reader) keeps its behaviour, on top of the hardened one: its calls to super() go there.
+    cls = hardened if kind is _CustomCollector else type(kind.__name__, (kind, hardened), {})
+    collector = cls(
         disable_target_info=old._disable_target_info,
         prefix=old._prefix,
         scope_info_enabled=old._scope_info_enabled,

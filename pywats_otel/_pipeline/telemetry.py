@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         CountingBatchSpanProcessor,
         ExportStats,
     )
+    from pywats_otel._pipeline.recent_traces import RecentTraces
 
 __all__ = ["Parts", "Telemetry"]
 
@@ -43,6 +44,8 @@ class Parts:
     meter_provider: MeterProvider | None = None
     logger_provider: LoggerProvider | None = None
     endpoint: TelemetryEndpoint | None = None
+    #: The span processor of the endpoint's /traces page (None when it is off).
+    recent_traces: RecentTraces | None = None
     log_handler: logging.Handler | None = None
     stats: dict[str, list[ExportStats]] = field(
         default_factory=lambda: {"traces": [], "metrics": [], "logs": []}
@@ -59,6 +62,15 @@ class Parts:
     destinations: dict[str, list[str]] = field(
         default_factory=lambda: {"traces": [], "metrics": [], "logs": []}
     )
+    #: The signals whose provider pywats_otel built (and shuts down); the others were set
+    #: before init_telemetry() and pywats_otel only added to them.
+    owned: set[str] = field(default_factory=lambda: {"traces", "metrics", "logs"})
+    #: Per signal, the processors or readers of a provider set before init_telemetry().
+    foreign: dict[str, list[str]] = field(default_factory=dict)
+    #: Readers pywats_otel added to a MeterProvider set before it (removed at shutdown).
+    attached_readers: list[Any] = field(default_factory=list)
+    #: Instrumentations that were on already when init_telemetry() came (by whom, if known).
+    instrumented_before: list[str] = field(default_factory=list)
 
 
 class Telemetry:
@@ -84,6 +96,9 @@ class Telemetry:
         #: When shutdown ended (Unix time), and what made it not clean.
         self.shutdown_at: float | None = None
         self.shutdown_problems: list[str] = []
+        #: Who called init_telemetry() first: "opentelemetry-instrument" when its
+        #: configurator did, else None (the program).
+        self.started_by: str | None = None
 
     # -- read-only views
 
@@ -112,6 +127,19 @@ class Telemetry:
         return self._parts.endpoint
 
     @property
+    def recent_traces(self) -> RecentTraces | None:
+        """The recent traces the endpoint's /traces page shows, or None when it is off."""
+        return self._parts.recent_traces
+
+    @property
+    def traces_url(self) -> str | None:
+        """The URL of /traces when the endpoint serves it, else None."""
+        endpoint = self._parts.endpoint
+        if endpoint is None or not endpoint.serving or self._parts.recent_traces is None:
+            return None
+        return f"{endpoint.url}/traces"
+
+    @property
     def metrics_url(self) -> str | None:
         """The URL of /metrics when the endpoint serves, else None."""
         endpoint = self._parts.endpoint
@@ -136,11 +164,14 @@ class Telemetry:
         ended, counted in ``dropped``), ``dropped_after_shutdown``, ``failed_exports``,
         ``consecutive_failures``, ``last_success``, ``last_error``, ``last_error_time``);
         for spans and log records, exported + failed + dropped + pending is every item
-        produced, ``endpoint`` (with ``tls`` and
-        ``basic_auth`` flags, never credentials), ``instrumentations``, ``cardinality`` (the
-        limit, and per metric and exporter the measurements counted in the overflow series
-        and the attribute values replaced because they were not UTF-8) and ``health`` (the
-        last health report, or None; status() never runs the checks).
+        produced; a provider set before pywats_otel adds ``{"name": "set before
+        pywats_otel", "destination", "counted": False}``), ``endpoint`` (URLs of /metrics and
+        /traces, ``tls`` and ``basic_auth`` flags, never credentials), ``instrumentations``,
+        ``instrumented_before`` (turned on by someone else first), ``started_by``
+        (``opentelemetry-instrument`` or ``the program``), ``cardinality`` (the limit, and per
+        metric and exporter the measurements counted in the overflow series and the attribute
+        values replaced because they were not UTF-8) and ``health`` (the last health report,
+        or None; status() never runs the checks).
         """
         settings = self.settings
         result: dict[str, Any] = {
@@ -174,6 +205,9 @@ class Telemetry:
                 "serving": endpoint.serving,
                 "url": endpoint.url,
                 "metrics_url": f"{endpoint.url}/metrics",
+                "traces_url": f"{endpoint.url}/traces"
+                if self._parts.recent_traces is not None
+                else None,
                 "error": endpoint.error,
                 "scrapes": endpoint.scrapes,
                 "last_scrape": iso(endpoint.last_scrape, "seconds")
@@ -191,6 +225,8 @@ class Telemetry:
             "limit": settings.metric_cardinality_limit,
             **cardinality.snapshot(),
         }
+        result["instrumented_before"] = list(self._parts.instrumented_before)
+        result["started_by"] = self.started_by or "the program"
         from pywats_otel import health  # imported on use: `import pywats_otel` stays light
 
         # The last report only: status() never runs a check (one could take seconds).
@@ -199,7 +235,9 @@ class Telemetry:
         return result
 
     def _exporters(self) -> dict[str, list[dict[str, Any]]]:
-        """Per signal, each exporter's counters (the Prometheus one with the endpoint's state)."""
+        """Per signal, each exporter's counters (the Prometheus one with the endpoint's state),
+        then what a provider set before init_telemetry() exports, which pywats_otel does not
+        count (``counted`` false, counters None)."""
         result: dict[str, list[dict[str, Any]]] = {}
         endpoint = self._parts.endpoint
         for signal, stats in self._parts.stats.items():
@@ -209,6 +247,17 @@ class Telemetry:
                     entry["serving"] = endpoint.serving
                     if endpoint.error:
                         entry["last_error"] = endpoint.error
+            result[signal] += [
+                {
+                    "name": "set before pywats_otel",
+                    "destination": destination,
+                    "counted": False,
+                    **dict.fromkeys(
+                        ("exported", "failed", "dropped", "failed_exports", "last_success"), None
+                    ),
+                }
+                for destination in self._parts.foreign.get(signal, [])
+            ]
         return result
 
     def health(self, path: str) -> tuple[int, dict[str, Any]]:
@@ -223,7 +272,16 @@ class Telemetry:
             ),
             exporters=self._exporters if settings.enabled else dict,
             max_age_s=settings.health_cache_s,
+            links=self._links(),
         )
+
+    def _links(self) -> dict[str, str]:
+        """The endpoint's paths, for /health to point at."""
+        links = {"metrics": "/metrics"}
+        if self._parts.recent_traces is not None:
+            links["traces"] = "/traces"
+        links.update({"live": "/health/live", "ready": "/health/ready"})
+        return links
 
     # -- flush and shutdown
 
@@ -281,13 +339,38 @@ class Telemetry:
         for processor in parts.batch_processors:
             processor.shutdown_timeout_ms = remaining_ms
         tasks: list[tuple[str, Callable[[], object]]] = []
+        owned = parts.owned
         if parts.tracer_provider is not None:
-            tasks.append(("traces", parts.tracer_provider.shutdown))
+            tracer_provider = parts.tracer_provider
+            tasks.append(
+                (
+                    "traces",
+                    tracer_provider.shutdown
+                    if "traces" in owned
+                    else lambda: tracer_provider.force_flush(int(remaining_ms)),
+                )
+            )
         if parts.logger_provider is not None:
-            tasks.append(("logs", parts.logger_provider.shutdown))
+            logger_provider = parts.logger_provider
+            tasks.append(
+                (
+                    "logs",
+                    logger_provider.shutdown
+                    if "logs" in owned
+                    else lambda: logger_provider.force_flush(int(remaining_ms)),
+                )
+            )
         if parts.meter_provider is not None:
             provider = parts.meter_provider
-            tasks.append(("metrics", lambda: provider.shutdown(timeout_millis=remaining_ms)))
+            if "metrics" in owned:
+                tasks.append(("metrics", lambda: provider.shutdown(timeout_millis=remaining_ms)))
+            else:
+                # Not ours to shut down: take out only what pywats_otel added.
+                def detach() -> None:
+                    for reader in parts.attached_readers:
+                        provider.remove_metric_reader(reader)
+
+                tasks.append(("metrics", detach))
         outcome = _run_bounded(tasks, max(deadline - time.monotonic(), 0.0), "shutdown")
 
         if parts.endpoint is not None:

@@ -8,6 +8,7 @@ transport. Undoing either restores httpx as it was.
 
 from __future__ import annotations
 
+import sys
 import threading
 import weakref
 from collections.abc import Awaitable, Callable, Iterator
@@ -219,12 +220,17 @@ def turn_on(settings: TelemetrySettings) -> Callable[[], None] | None:
     global _global_on  # noqa: PLW0603 - whether httpx's own transports are instrumented
     instrumentor = HTTPXClientInstrumentor()
     if instrumentor.is_instrumented_by_opentelemetry:
-        warn_once(
-            "httpx-instrumented-before",
-            "pywats_otel: httpx was instrumented before init_telemetry(); that instrumentation "
-            "stays, without the correlation header and pywats_otel's URL redaction",
-        )
-        return None
+        if "opentelemetry.instrumentation.auto_instrumentation" not in sys.modules:
+            warn_once(
+                "httpx-instrumented-before",
+                "pywats_otel: httpx was instrumented before init_telemetry(); that "
+                "instrumentation stays, without the correlation header and pywats_otel's URL "
+                "redaction",
+            )
+            return None
+        # opentelemetry-instrument instrumented httpx with no hooks before the program ran
+        # (any later instrument() call was a no-op): the same instrumentor again, with ours.
+        instrumentor.uninstrument()
     with _stable_http_semconv() as url_keys:
         hooks = _Hooks(url_keys, settings.correlation_header)
         instrumentor.instrument(request_hook=hooks.request, async_request_hook=hooks.async_request)

@@ -111,8 +111,49 @@ def test_status_reports_the_endpoint_and_scrapes(telemetry: Any) -> None:
     assert endpoint["last_scrape"] is not None
 
 
+def test_openmetrics_carries_exemplars_on_buckets_and_counters(telemetry: Any) -> None:
+    """Observations made inside a span carry its trace and span ID as exemplars in the
+    OpenMetrics answer, on the bucket they fell in and on the counter; they stay for the next
+    scrape; the text format and observations outside a span carry none."""
+    meter = metrics.get_meter("test")
+    histogram = meter.create_histogram(
+        "station.step.duration", unit="s", explicit_bucket_boundaries_advisory=[0.1, 1.0]
+    )
+    counter = meter.create_counter("pywats.queue.enqueued", unit="{item}")
+    with trace.get_tracer("test").start_as_current_span("convert") as span:
+        histogram.record(0.5, {"pywats.converter.name": "csv"})
+        counter.add(1, {"pywats.queue.name": "reports"})
+    histogram.record(0.05, {"pywats.converter.name": "csv"})
+    context = span.get_span_context()
+    expected = f'# {{span_id="{context.span_id:016x}",trace_id="{context.trace_id:032x}"}}'
+    openmetrics = {"Accept": "application/openmetrics-text; version=1.0.0"}
+
+    def lines() -> dict[str, str]:
+        _, _, body = get(telemetry.metrics_url, openmetrics)
+        rows = body.decode().splitlines()
+        return {
+            "0.1": next(
+                r for r in rows if r.startswith('station_step_duration_seconds_bucket{le="0.1"')
+            ),
+            "1.0": next(
+                r for r in rows if r.startswith('station_step_duration_seconds_bucket{le="1.0"')
+            ),
+            "count": next(r for r in rows if r.startswith("station_step_duration_seconds_count")),
+            "total": next(r for r in rows if r.startswith("pywats_queue_enqueued_total")),
+        }
+
+    for scrape in (lines(), lines()):
+        assert f" 2.0 {expected} 0.5 " in scrape["1.0"]
+        assert f" 1.0 {expected} 1.0 " in scrape["total"]
+        assert "#" not in scrape["0.1"]
+        assert "#" not in scrape["count"]
+    _, _, text = get(telemetry.metrics_url)
+    assert b"trace_id" not in text
+
+
 def test_busy_port_is_a_warning_and_traces_still_flow(caplog: pytest.LogCaptureFixture) -> None:
-    """With the port taken, start-up succeeds, one warning names port and variable, spans flow."""
+    """With the port taken, start-up succeeds, one warning names the port and the keyword
+    argument that chose it, spans flow."""
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", 0))
         squatter.listen(1)
@@ -172,6 +213,7 @@ def test_busy_port_warning_names_the_config_file_that_set_it(
         with caplog.at_level(logging.WARNING, logger="pywats_otel"):
             init_telemetry(prometheus_host="127.0.0.1")
     assert f"set prometheus_port in the config file {config} to a free port" in caplog.text
+    assert "PYWATS_OTEL_PROMETHEUS_PORT" not in caplog.text
 
 
 def test_shutdown_closes_the_port(telemetry: Any) -> None:

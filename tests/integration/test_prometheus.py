@@ -92,3 +92,53 @@ def test_ten_thousand_serials_give_a_bounded_scrape_that_promtool_accepts(promto
         [promtool, "check", "metrics"], input=text, capture_output=True, timeout=60, check=False
     )
     assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
+
+
+def test_prometheus_stores_the_trace_id_of_a_slow_request_as_an_exemplar(
+    prometheus_server: Any, http_server: Any
+) -> None:
+    """A slow upload's http.client.request.duration observation reaches Prometheus's exemplar
+    storage with the trace and span ID of its CLIENT span, on the bucket it fell in."""
+    import time
+
+    import httpx
+    from opentelemetry import trace
+
+    from pywats_otel.testing import capture_telemetry
+
+    http_server.delay["/api/reports"] = 0.3
+    with capture_telemetry(
+        service_name="station-7",
+        metrics_exporter="prometheus",
+        prometheus_host="127.0.0.1",
+        prometheus_port=0,
+    ) as captured:
+        with trace.get_tracer("station").start_as_current_span("upload report"):
+            httpx.post(f"{http_server.url}/api/reports", json={"id": 1}, timeout=5)
+        [client] = captured.spans("POST")
+        started = time.time()
+        server = prometheus_server(
+            [f"127.0.0.1:{captured.telemetry.endpoint.port}"], exemplars=True
+        )
+        query = "http_client_request_duration_seconds_bucket"
+        deadline = time.monotonic() + 30
+        found: list[Any] = []
+        while time.monotonic() < deadline and not found:
+            found = server.api(
+                "query_exemplars",
+                query=query,
+                start=str(started - 60),
+                end=str(time.time() + 60),
+            )
+            time.sleep(0.5)
+    assert found, f"no exemplar of {query}; targets: {server.api('targets')}"
+    [series] = found
+    assert series["seriesLabels"]["le"] == "0.5"  # 0.3 s falls in (0.25, 0.5]
+    assert series["seriesLabels"]["http_request_method"] == "POST"
+    [exemplar] = series["exemplars"]
+    context = client.get_span_context()
+    assert exemplar["labels"] == {
+        "trace_id": f"{context.trace_id:032x}",
+        "span_id": f"{context.span_id:016x}",
+    }
+    assert 0.3 <= float(exemplar["value"]) < 0.5

@@ -10,6 +10,7 @@ log lines, and what a real OTLP receiver got (spans, metrics, log records). The 
 from __future__ import annotations
 
 import json
+import re
 import logging
 import os
 import subprocess
@@ -68,12 +69,19 @@ def test_the_cli_never_shows_a_secret(http_server: Any) -> None:
     assert values["health_check_url"] == f"{http_server.url}/ping?token=REDACTED&site=a"
     assert values["otlp_headers"] == {"x-api-key": "***"}
     assert values["endpoint_password"] == "***"
-    assert f"'http://REDACTED:REDACTED@127.0.0.1:{receiver.port}'" in shown.stdout
-    assert "ok   OTLP collector (http/protobuf http://REDACTED:REDACTED@127.0.0.1:" in (
-        checked.stdout
+    assert re.search(
+        rf"^otlp_endpoint +http://REDACTED:REDACTED@127\.0\.0\.1:{receiver.port} ",
+        shown.stdout,
+        re.MULTILINE,
     )
+    for signal in ("traces", "metrics", "logs"):
+        assert (
+            f"ok   OTLP {signal} collector (http/protobuf http://REDACTED:REDACTED@127.0.0.1:"
+            in checked.stdout
+        )
     # check reached the collector with the URL's credentials, as the exporter sends them.
-    assert [h.get("authorization", "").startswith("Basic ") for h in received] == [True]
+    assert received
+    assert all(h.get("authorization", "").startswith("Basic ") for h in received)
 
 
 @pytest.mark.parametrize(

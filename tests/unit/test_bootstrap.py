@@ -400,7 +400,7 @@ def test_broken_plugin_is_a_warning_not_a_crash(
         with caplog.at_level(logging.WARNING, logger="pywats_otel"):
             assert "broken" not in _exporters.available_exporters("traces")
         assert "exporter plug-in 'broken'" in caplog.text
-        with pytest.raises(TelemetryConfigError, match="known: console, otlp, none"):
+        with pytest.raises(TelemetryConfigError, match="known: console, otlp, tree, none"):
             load_settings({"traces_exporter": "broken"})
     finally:
         _exporters.reset_plugins()
@@ -427,29 +427,41 @@ def test_missing_exporter_package_names_what_to_install() -> None:
 
 def test_otlp_arguments_convert_milliseconds_and_add_signal_paths() -> None:
     """The spec's milliseconds become the exporters' seconds; HTTP gets /v1/<signal>."""
+    from pywats_otel._config.otlp import otlp_options
+
     grpc_settings = load_settings(
         {"otlp_endpoint": "http://collector:4317", "otlp_timeout": 2500, "otlp_headers": "a=b"},
         environ={},
     )
-    kwargs = _exporters._grpc_kwargs(grpc_settings)
+    kwargs = _exporters._grpc_kwargs(otlp_options(grpc_settings, "traces"))
     assert kwargs["timeout"] == 2.5
     assert kwargs["insecure"] is True
     assert kwargs["headers"] == {"a": "b"}
+    assert kwargs["channel_options"] == _exporters.GRPC_CHANNEL_OPTIONS
     http_settings = load_settings(
         {"otlp_endpoint": "https://collector:4318/", "otlp_protocol": "http/protobuf"}, environ={}
     )
-    assert _exporters._http_kwargs(http_settings, "logs")["endpoint"] == (
+    assert _exporters._http_kwargs(otlp_options(http_settings, "logs"))["endpoint"] == (
         "https://collector:4318/v1/logs"
     )
-    tls = load_settings({"otlp_endpoint": "https://collector:4317"}, environ={})
+    tls = otlp_options(
+        load_settings({"otlp_endpoint": "https://collector:4317"}, environ={}), "traces"
+    )
     assert _exporters._grpc_kwargs(tls)["insecure"] is False
     assert "credentials" in _exporters._grpc_kwargs(tls)
 
 
 def test_endpoint_credentials_never_reach_descriptions() -> None:
     """A user:password in the endpoint URL is cut from what is logged and shown."""
-    assert _exporters.redact_url("https://u:pw@collector:4318/x") == (
-        "https://REDACTED:REDACTED@collector:4318/x"
+    from opentelemetry.sdk.resources import Resource
+
+    settings = load_settings(
+        {"otlp_endpoint": "https://u:pw@collector:4318/x", "otlp_protocol": "http/protobuf"},
+        environ={},
+    )
+    context = _exporters.ExporterContext(settings, Resource({}), "traces")
+    assert _exporters.get("otlp", "traces").describe(context) == (
+        "otlp http/protobuf https://REDACTED:REDACTED@collector:4318/x/v1/traces"
     )
 
 

@@ -95,7 +95,7 @@ def test_exporter_health_check_follows_the_exports(switchable: _Switchable) -> N
     check = failing[1]["checks"]["export:traces:switchable"]
     assert (failing[0], failing[1]["status"], check["status"]) == (200, "degraded", "fail")
     assert check["critical"] is False
-    assert check["message"].startswith("1 failed exports since the last success (")
+    assert check["message"].startswith("1 failed export since the last success (")
     assert check["message"].endswith("refused the connection")
     assert ready == (200, {"status": "degraded"})
     assert recovered[1]["checks"]["export:traces:switchable"]["status"] == "ok"

@@ -166,7 +166,7 @@ def test_unknown_exporter_lists_the_known_ones() -> None:
     """The message for an unknown exporter names every exporter that would work."""
     message = str(_refused({"traces_exporter": "jaeger"}, {}))
     assert "unknown traces exporter 'jaeger'" in message
-    assert "known: console, otlp, none" in message
+    assert "known: console, otlp, tree, none" in message
     assert "keyword argument traces_exporter" in message
 
 
