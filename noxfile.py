@@ -1,4 +1,4 @@
-"""One command per chore: nox -s tests | lint | typecheck | docs | bench."""
+"""One command per chore: nox -s tests | lint | typecheck | docs | bench | screenshots."""
 
 from __future__ import annotations
 
@@ -66,3 +66,12 @@ def bench(session: nox.Session) -> None:
     the table, is installed here only: pywats_otel does not depend on it."""
     install(session, "-e", ".[test,bench]", "fastotel==0.9.1")
     session.run("python", "-m", "benchmarks", *session.posargs)
+
+
+@nox.session
+def screenshots(session: nox.Session) -> None:
+    """The pictures of docs/images/ (about 2 minutes; not a default session): the demo's
+    /traces and the real Prometheus UI in headless Chromium, the tree exporter's output.
+    Needs Debian's chromium, chromium-driver and prometheus."""
+    install(session, "-e", ".")
+    session.run("python", "scripts/screenshots.py", *session.posargs)

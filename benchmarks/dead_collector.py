@@ -1,5 +1,6 @@
-"""The caller's span latency while the collector is healthy, refusing, or hanging; and how long
-``shutdown(timeout_s=3)`` takes then.
+"""The caller's span latency while the collector is healthy, refusing, or hanging; how long
+``shutdown(timeout_s=3)`` takes then, what it returns, and whether every span produced is
+accounted for as exported, failed or dropped.
 
     python -m benchmarks.dead_collector [--seconds 3]
 
@@ -47,8 +48,12 @@ while time.perf_counter() - started < seconds:
     latencies.append(time.perf_counter() - t)
 latencies.sort()
 shutdown_started = time.monotonic()
-telemetry.shutdown(timeout_s=3)
+clean = telemetry.shutdown(timeout_s=3)
+[traces] = telemetry.status()["traces"]
 print(json.dumps({
+    "clean": clean,
+    "accounted": traces["exported"] + traces["failed"] + traces["dropped"],
+    "left_behind": traces["left_behind"],
     "collector": collector, "protocol": protocol, "spans": len(latencies),
     "median_us": latencies[len(latencies) // 2] * 1e6,
     "p99_us": latencies[int(len(latencies) * 0.99)] * 1e6,
@@ -79,12 +84,16 @@ def main() -> int:
             ).stdout
             rows.append(json.loads(out.strip().splitlines()[-1]))
             time.sleep(0.5)
-    print("| collector | protocol | spans | median span | p99 span | shutdown(timeout_s=3) |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| collector | protocol | spans | median span | p99 span | shutdown(timeout_s=3) "
+        "| its result | exported + failed + dropped | left behind |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         print(
             f"| {row['collector']} | {row['protocol']} | {row['spans']} "
-            f"| {row['median_us']:.1f} µs | {row['p99_us']:.1f} µs | {row['shutdown_s']:.2f} s |"
+            f"| {row['median_us']:.1f} µs | {row['p99_us']:.1f} µs | {row['shutdown_s']:.2f} s "
+            f"| {row['clean']} | {row['accounted']} | {row['left_behind']} |"
         )
     return 0
 

@@ -330,6 +330,16 @@ class HealthRegistry:
         self._loop = _EventLoop()
         self._refreshing = threading.Event()
 
+    def after_fork(self) -> None:
+        """In a forked child: the threads that ran checks stayed in the parent, so no check is
+        running here, and the locks and event loop are the child's own."""
+        self._lock = threading.Lock()
+        self._run_lock = threading.Lock()
+        self._loop = _EventLoop()
+        self._refreshing = threading.Event()
+        for check in self._checks.values():
+            check.running = None
+
     # -- registration
 
     def register(
@@ -712,6 +722,7 @@ def http_response(
     service: ServiceInfo | None = None,
     exporters: Callable[[], Mapping[str, Any]] | None = None,
     max_age_s: float | None = None,
+    links: Mapping[str, str] | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """The answer to ``/health``, ``/health/live`` or ``/health/ready``: (HTTP status, JSON).
 
@@ -719,7 +730,8 @@ def http_response(
     fails or times out, naming the reason. /health carries everything (the service, each
     check, and ``exporters()``, the pipeline's status per signal); it is 503 too when the
     station is unhealthy, so a plain HTTP monitor sees it. Checks run at most every
-    ``max_age_s`` (the cache), whatever the number of callers.
+    ``max_age_s`` (the cache), whatever the number of callers. ``links`` (name -> path of the
+    endpoint) go into /health as ``links``.
     """
     if path == "/health/live":
         return 200, {"status": "ok"}
@@ -745,4 +757,5 @@ def http_response(
         "uptime_s": round(time.time() - started_at, 3),
         "checks": report.as_dict()["checks"],
         "exporters": dict(exporters()) if exporters is not None else {},
+        **({"links": dict(links)} if links is not None else {}),
     }

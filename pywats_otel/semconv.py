@@ -19,6 +19,8 @@ SERVICE_VERSION = "service.version"
 DEPLOYMENT_ENVIRONMENT_NAME = "deployment.environment.name"
 HOST_NAME = "host.name"
 PROCESS_PID = "process.pid"
+#: Set in a forked child, beside its own process.pid.
+PROCESS_PARENT_PID = "process.parent_pid"
 PROCESS_RUNTIME_NAME = "process.runtime.name"
 PROCESS_RUNTIME_VERSION = "process.runtime.version"
 
@@ -137,6 +139,12 @@ OTEL_SIGNAL = "pywats.otel.signal"
 OTEL_EXPORTER = "pywats.otel.exporter"
 OTEL_EXPORT_OUTCOME = "pywats.otel.export.outcome"
 
+#: The attribute of the one series a metric's measurements go to once it reached the
+#: cardinality limit (the metrics SDK specification's name and value: true).
+OTEL_METRIC_OVERFLOW = "otel.metric.overflow"
+#: The metric (stream) name in pywats_otel's counts of overflow and replaced values.
+OTEL_METRIC_NAME = "pywats.otel.metric.name"
+
 HEALTH_CHECK_NAME = "pywats.health.check.name"
 HEALTH_STATUS = "pywats.health.status"
 #: "true" or "false": whether the check is critical (a failure makes /health/ready 503).
@@ -173,6 +181,8 @@ PROMETHEUS_RENAMES = {
 OTEL_EXPORT_ITEMS = "pywats.otel.export.items"
 OTEL_EXPORT_FAILURES = "pywats.otel.export.failures"
 OTEL_EXPORT_LAST_SUCCESS_TIME = "pywats.otel.export.last_success_time"
+OTEL_METRIC_OVERFLOW_MEASUREMENTS = "pywats.otel.metric.overflow"
+OTEL_METRIC_REPLACED_VALUES = "pywats.otel.metric.replaced_values"
 
 HEALTH_CHECK_STATUS = "pywats.health.check.status"
 HEALTH_CHECK_DURATION = "pywats.health.check.duration"
@@ -444,6 +454,23 @@ METRICS: tuple[MetricInfo, ...] = (
         "Unix time of the last successful export (Prometheus: scrape) per exporter; absent "
         "before the first.",
         (OTEL_SIGNAL, OTEL_EXPORTER),
+    ),
+    MetricInfo(
+        OTEL_METRIC_OVERFLOW_MEASUREMENTS,
+        "counter",
+        "{measurement}",
+        "Measurements of a metric that had reached metric_cardinality_limit, counted in its "
+        "series with otel.metric.overflow=true instead of a new series, per reader (exporter).",
+        (OTEL_EXPORTER, OTEL_METRIC_NAME),
+    ),
+    MetricInfo(
+        OTEL_METRIC_REPLACED_VALUES,
+        "counter",
+        "{value}",
+        "Attribute keys and values of new series that were not valid UTF-8 text (a byte that "
+        "is not UTF-8 in a name or variable) and were written with backslash escapes instead, "
+        "per reader (exporter).",
+        (OTEL_EXPORTER, OTEL_METRIC_NAME),
     ),
     # -- health checks
     MetricInfo(

@@ -16,6 +16,7 @@ from opentelemetry import context as otel_context
 
 from pywats_otel import health
 from pywats_otel._base.ratelimit import reset_warnings
+from pywats_otel._base.redact import set_secrets
 from pywats_otel.testing import reset_telemetry
 
 
@@ -29,6 +30,8 @@ def clean_telemetry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     factory = logging.getLogRecordFactory()
     reset_telemetry()
     reset_warnings()
+    # The process-wide list of secrets to scrub only grows: each test starts with none.
+    set_secrets(())
     health.default_registry().clear()
     # Each test starts in an empty OpenTelemetry context; what it attached and left (as
     # correlation_id_factory() does on purpose) goes with it.

@@ -1,4 +1,5 @@
-"""Exporters by name: the built-in otlp, console and prometheus, and plug-ins by entry point.
+"""Exporters by name: the built-in otlp, console, prometheus and tree, and plug-ins by entry
+point.
 
 A plug-in package registers an :class:`ExporterSpec` under the entry point group
 ``pywats_otel.exporters``; its name then works in ``*_exporter`` settings like a built-in one.
@@ -12,11 +13,10 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from pywats_otel._base.errors import SettingProblem, TelemetryConfigError
-from pywats_otel._base.redact import redact_url
 
 if TYPE_CHECKING:
     from opentelemetry.sdk._logs.export import LogRecordExporter
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter
     from prometheus_client import CollectorRegistry
 
+    from pywats_otel._config.otlp import OTLPOptions
     from pywats_otel._config.settings import Signal, TelemetrySettings
 
 __all__ = ["ENTRY_POINT_GROUP", "ExporterContext", "ExporterSpec", "available_exporters", "get"]
@@ -60,6 +61,9 @@ class ExporterSpec:
     describe: Callable[[ExporterContext], str] = field(default=lambda context: "")
     #: The reader registers with ``context.metrics_registry``, which the endpoint serves.
     uses_endpoint: bool = False
+    #: Builds a probe of the destination that says what is wrong there; pywats_otel runs it
+    #: once, at an exporter's first failure, and adds its answer to the error.
+    diagnose: Callable[[ExporterContext], Callable[[], str | None]] | None = None
 
     def supports(self, signal: Signal) -> bool:
         if signal == "traces":
@@ -70,106 +74,164 @@ class ExporterSpec:
 
 
 # -- OTLP -----------------------------------------------------------------------------------
-
-_SIGNAL_PATHS = {"traces": "v1/traces", "metrics": "v1/metrics", "logs": "v1/logs"}
-_DEFAULT_ENDPOINTS = {"grpc": "http://localhost:4317", "http/protobuf": "http://localhost:4318"}
+# Each signal's options come from pywats_otel._config.otlp (per-signal settings over the
+# general ones); the SDK's exporters get them as arguments.
 
 
 def otlp_endpoint(settings: TelemetrySettings, signal: Signal) -> str:
     """The URL an OTLP exporter of ``signal`` sends to (the signal path added for HTTP)."""
-    base = settings.otlp_endpoint or _DEFAULT_ENDPOINTS[settings.otlp_protocol]
-    if settings.otlp_protocol == "grpc":
-        return base
-    return base.rstrip("/") + "/" + _SIGNAL_PATHS[signal]
+    from pywats_otel._config.otlp import otlp_options
+
+    return otlp_options(settings, signal).endpoint
 
 
-def _headers(settings: TelemetrySettings) -> dict[str, str]:
-    return {name: value.get_secret_value() for name, value in settings.otlp_headers.items()}
+#: Channel arguments of the three gRPC exporters. Each channel gets its own subchannel pool:
+#: in gRPC's global pool the three channels to one collector share a subchannel, and its
+#: reconnect backoff (up to 120 s by default) kept the later exporters failing for 10-35 s
+#: after the collector came back. The backoff is capped at a few seconds too; the exporters'
+#: own retries (1, 2, 4 s within otlp_timeout) then set the pace. See docs/operations.md for
+#: the measurement (python -m benchmarks.collector_restart).
+GRPC_CHANNEL_OPTIONS: tuple[tuple[str, int], ...] = (
+    ("grpc.use_local_subchannel_pool", 1),
+    ("grpc.initial_reconnect_backoff_ms", 500),
+    ("grpc.min_reconnect_backoff_ms", 500),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+)
 
 
-def _timeout_s(settings: TelemetrySettings) -> float:
-    # OTEL_EXPORTER_OTLP_TIMEOUT is in milliseconds per the spec; the Python exporters take
-    # seconds as their argument.
-    return settings.otlp_timeout / 1000.0
+def _options(settings: TelemetrySettings, signal: Signal) -> OTLPOptions:
+    from pywats_otel._config.otlp import otlp_options
+
+    return otlp_options(settings, signal)
 
 
-def _grpc_kwargs(settings: TelemetrySettings) -> dict[str, Any]:
-    import grpc
+def _read(path: Path | None) -> bytes | None:
+    return path.read_bytes() if path is not None else None
 
-    endpoint = otlp_endpoint(settings, "traces")
-    insecure = settings.otlp_insecure
-    if insecure is None:
-        insecure = urlsplit(endpoint).scheme == "http"
+
+def _grpc_kwargs(options: OTLPOptions) -> dict[str, Any]:
+    from pywats_otel._config.otlp import import_grpc
+
+    grpc = import_grpc()
     kwargs: dict[str, Any] = {
-        "endpoint": endpoint,
-        "insecure": insecure,
-        "headers": _headers(settings),
-        "timeout": _timeout_s(settings),
+        "endpoint": options.endpoint,
+        "insecure": options.insecure,
+        "headers": options.headers,
+        # OTEL_EXPORTER_OTLP_TIMEOUT is in milliseconds per the spec; the Python exporters
+        # take seconds as their argument.
+        "timeout": options.timeout_ms / 1000.0,
         "compression": grpc.Compression.Gzip
-        if settings.otlp_compression == "gzip"
+        if options.compression == "gzip"
         else grpc.Compression.NoCompression,
+        "channel_options": GRPC_CHANNEL_OPTIONS,
     }
-    if not insecure:
-        root = settings.otlp_certificate.read_bytes() if settings.otlp_certificate else None
-        kwargs["credentials"] = grpc.ssl_channel_credentials(root_certificates=root)
+    if not options.insecure:
+        kwargs["credentials"] = grpc.ssl_channel_credentials(
+            root_certificates=_read(options.certificate),
+            private_key=_read(options.client_key),
+            certificate_chain=_read(options.client_certificate),
+        )
     return kwargs
 
 
-def _http_kwargs(settings: TelemetrySettings, signal: Signal) -> dict[str, Any]:
+def _http_kwargs(options: OTLPOptions) -> dict[str, Any]:
     from opentelemetry.exporter.otlp.proto.http import Compression
 
     kwargs: dict[str, Any] = {
-        "endpoint": otlp_endpoint(settings, signal),
-        "headers": _headers(settings),
-        "timeout": _timeout_s(settings),
+        "endpoint": options.endpoint,
+        "headers": options.headers,
+        "timeout": options.timeout_ms / 1000.0,
         "compression": Compression.Gzip
-        if settings.otlp_compression == "gzip"
+        if options.compression == "gzip"
         else Compression.NoCompression,
     }
-    if settings.otlp_certificate is not None:
-        kwargs["certificate_file"] = str(settings.otlp_certificate)
+    if options.certificate is not None:
+        kwargs["certificate_file"] = str(options.certificate)
+        kwargs["session"] = _pinned_ca_session()
+    if options.client_key is not None and options.client_certificate is not None:
+        kwargs["client_key_file"] = str(options.client_key)
+        kwargs["client_certificate_file"] = str(options.client_certificate)
     return kwargs
 
 
+def _pinned_ca_session() -> Any:
+    """A requests session that keeps the CA file it is given.
+
+    requests lets ``REQUESTS_CA_BUNDLE`` (or ``CURL_CA_BUNDLE``) replace a session's own
+    ``verify`` on every request (psf/requests#3829), so with either variable set, as on many
+    CI machines and in containers, the SDK's HTTP exporters would ignore ``certificate_file``
+    and refuse a collector signed by that CA.
+    """
+    import requests
+
+    class PinnedCASession(requests.Session):
+        def merge_environment_settings(
+            self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
+        ) -> Any:
+            merged = super().merge_environment_settings(url, proxies, stream, verify, cert)
+            if verify is None and isinstance(self.verify, str):
+                merged["verify"] = self.verify
+            return merged
+
+    return PinnedCASession()
+
+
 def _otlp_span_exporter(context: ExporterContext) -> SpanExporter:
-    if context.settings.otlp_protocol == "grpc":
+    options = _options(context.settings, "traces")
+    if options.protocol == "grpc":
+        kwargs = _grpc_kwargs(options)
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
-        return OTLPSpanExporter(**_grpc_kwargs(context.settings))
+        return OTLPSpanExporter(**kwargs)
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
         OTLPSpanExporter as HTTPSpanExporter,
     )
 
-    return HTTPSpanExporter(**_http_kwargs(context.settings, "traces"))
+    return HTTPSpanExporter(**_http_kwargs(options))
 
 
 def _otlp_metric_exporter(context: ExporterContext) -> MetricExporter:
-    if context.settings.otlp_protocol == "grpc":
+    options = _options(context.settings, "metrics")
+    if options.protocol == "grpc":
+        kwargs = _grpc_kwargs(options)
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
 
-        return OTLPMetricExporter(**_grpc_kwargs(context.settings))
+        return OTLPMetricExporter(**kwargs)
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
         OTLPMetricExporter as HTTPMetricExporter,
     )
 
-    return HTTPMetricExporter(**_http_kwargs(context.settings, "metrics"))
+    return HTTPMetricExporter(**_http_kwargs(options))
 
 
 def _otlp_log_exporter(context: ExporterContext) -> LogRecordExporter:
-    if context.settings.otlp_protocol == "grpc":
+    options = _options(context.settings, "logs")
+    if options.protocol == "grpc":
+        kwargs = _grpc_kwargs(options)
         from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
 
-        return OTLPLogExporter(**_grpc_kwargs(context.settings))
+        return OTLPLogExporter(**kwargs)
     from opentelemetry.exporter.otlp.proto.http._log_exporter import (
         OTLPLogExporter as HTTPLogExporter,
     )
 
-    return HTTPLogExporter(**_http_kwargs(context.settings, "logs"))
+    return HTTPLogExporter(**_http_kwargs(options))
 
 
 def _describe_otlp(context: ExporterContext) -> str:
-    settings = context.settings
-    return f"otlp {settings.otlp_protocol} {redact_url(otlp_endpoint(settings, context.signal))}"
+    options = _options(context.settings, context.signal)
+    return f"otlp {options.protocol} {options.shown_endpoint}"
+
+
+def _diagnose_otlp(context: ExporterContext) -> Callable[[], str | None]:
+    options = _options(context.settings, context.signal)
+
+    def diagnose() -> str | None:
+        from pywats_otel._config.otlp import diagnose as probe
+
+        return probe(options)
+
+    return diagnose
 
 
 # -- console --------------------------------------------------------------------------------
@@ -179,6 +241,12 @@ def _console_span_exporter(context: ExporterContext) -> SpanExporter:
     from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
     return ConsoleSpanExporter(service_name=context.settings.service_name)
+
+
+def _tree_span_exporter(context: ExporterContext) -> SpanExporter:
+    from pywats_otel._config.tree_exporter import TreeSpanExporter
+
+    return TreeSpanExporter()
 
 
 def _console_metric_exporter(context: ExporterContext) -> MetricExporter:
@@ -197,11 +265,11 @@ def _console_log_exporter(context: ExporterContext) -> LogRecordExporter:
 
 
 def _prometheus_reader(context: ExporterContext) -> MetricReader:
-    from opentelemetry.exporter.prometheus import PrometheusMetricReader
+    from pywats_otel._config.prometheus_reader import build_prometheus_reader
 
     if context.metrics_registry is None:  # pragma: no cover - the bootstrap always sets it
         raise RuntimeError("the prometheus exporter needs the endpoint's registry")
-    return PrometheusMetricReader(registry=context.metrics_registry)
+    return build_prometheus_reader(context.metrics_registry)
 
 
 def _describe_prometheus(context: ExporterContext) -> str:
@@ -215,6 +283,7 @@ _BUILTIN: dict[str, ExporterSpec] = {
         metric_exporter=_otlp_metric_exporter,
         log_exporter=_otlp_log_exporter,
         describe=_describe_otlp,
+        diagnose=_diagnose_otlp,
     ),
     "console": ExporterSpec(
         span_exporter=_console_span_exporter,
@@ -224,6 +293,9 @@ _BUILTIN: dict[str, ExporterSpec] = {
     ),
     "prometheus": ExporterSpec(
         metric_reader=_prometheus_reader, describe=_describe_prometheus, uses_endpoint=True
+    ),
+    "tree": ExporterSpec(
+        span_exporter=_tree_span_exporter, describe=lambda context: "tree (stdout)"
     ),
 }
 

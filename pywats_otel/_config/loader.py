@@ -7,9 +7,10 @@ refused value is reported with its source and ``pywats-otel check`` can show it.
 
 from __future__ import annotations
 
+import difflib
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from pywats_otel._base.errors import SettingProblem, TelemetryConfigError
-from pywats_otel._base.redact import register_secrets
+from pywats_otel._base.redact import redact_url, register_secrets
 from pywats_otel._config.settings import (
     SettingInfo,
     TelemetrySettings,
+    parse_bool,
     setting_infos,
 )
 
@@ -65,7 +67,7 @@ def load_settings(
                     setting=name,
                     source="keyword argument",
                     message="unknown setting",
-                    accepted=", ".join(infos),
+                    accepted=_did_you_mean(name, infos),
                 )
                 for name in unknown
             ]
@@ -92,8 +94,32 @@ def load_settings(
     except ValidationError as exc:
         raise TelemetryConfigError(_problems_from(exc, raw, infos)) from None
     settings._sources = {name: r.source for name, r in raw.items()}
+    settings._notes = _unknown_variables(env, infos)
     register_secrets(settings.secret_values())
     return settings
+
+
+PREFIX = "PYWATS_OTEL_"
+
+
+def _did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """``did you mean X?`` for the closest of ``candidates``, else where to find them all."""
+    found = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    every = "every setting: pywats-otel settings, or docs/configuration.md"
+    return f"did you mean {found[0]}? ({every})" if found else every
+
+
+def _unknown_variables(env: Mapping[str, str], infos: Mapping[str, SettingInfo]) -> list[str]:
+    """One note per PYWATS_OTEL_* variable that is no setting's, with the closest one."""
+    known = {name for info in infos.values() for name in (*info.env, *info.inverse_env)}
+    ours = sorted(name for name in known if name.startswith(PREFIX))
+    notes = []
+    for name in sorted(env):
+        if name.startswith(PREFIX) and name not in known:
+            found = difflib.get_close_matches(name, ours, n=1, cutoff=0.6)
+            hint = f"; did you mean {found[0]}?" if found else " (pywats-otel settings lists them)"
+            notes.append(f"environment variable {name} is not a setting of pywats_otel{hint}")
+    return notes
 
 
 class _RefusedInverse(ValueError):
@@ -121,10 +147,10 @@ def _find_value(
         text = env.get(name, "").strip()
         if text:
             source = f"environment variable {name}"
-            lowered = text.lower()
-            if lowered not in ("true", "false"):
+            value = parse_bool(text)
+            if value is None:
                 raise _RefusedInverse(source, f"expected true or false, got {text!r}")
-            return _Raw(lowered != "true", source, text)
+            return _Raw(not value, source, text)
     return file_values.get(info.name)
 
 
@@ -151,6 +177,19 @@ def _read_config_file(
         raise TelemetryConfigError(
             [SettingProblem("config_file", source, f"{path} is not valid TOML: {exc}", accepted)]
         ) from None
+    except UnicodeDecodeError as exc:
+        # TOML is UTF-8 text; tomllib lets the decoder's error through.
+        raise TelemetryConfigError(
+            [
+                SettingProblem(
+                    "config_file",
+                    source,
+                    f"{path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+                    f"{exc.start}); TOML files are UTF-8",
+                    accepted,
+                )
+            ]
+        ) from None
     unknown = sorted(set(data) - set(infos) | ({"config_file"} & set(data)))
     if unknown:
         raise TelemetryConfigError(
@@ -159,7 +198,9 @@ def _read_config_file(
                     name,
                     f"config file {path}",
                     "unknown setting" if name != "config_file" else "a config file cannot name one",
-                    ", ".join(n for n in infos if n != "config_file"),
+                    _did_you_mean(name, (n for n in infos if n != "config_file"))
+                    if name != "config_file"
+                    else "the setting names but config_file",
                 )
                 for name in unknown
             ]
@@ -173,6 +214,8 @@ def _read_config_file(
 def _show(value: object, info: SettingInfo) -> str:
     if info.secret:
         return "(hidden)"
+    if info.url and isinstance(value, str):
+        return repr(redact_url(value))
     return repr(value)
 
 

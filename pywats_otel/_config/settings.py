@@ -8,6 +8,7 @@ them. Each validator turns the text of an environment variable into the field's 
 from __future__ import annotations
 
 import importlib.metadata
+import ipaddress
 import logging
 import os
 import re
@@ -29,12 +30,14 @@ from pydantic import (
 )
 
 from pywats_otel import semconv
+from pywats_otel._base.redact import redact_url, url_secrets
 from pywats_otel._config.exporters import available_exporters
 
 __all__ = [
     "SIGNALS",
     "SettingInfo",
     "TelemetrySettings",
+    "parse_bool",
     "setting_infos",
 ]
 
@@ -58,7 +61,27 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # (OTEL_SDK_DISABLED=true means enabled=false).
 INVERSE_PREFIX = "!"
 _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_GRPC_HEADER_NAME = re.compile(r"^[0-9a-z_.\-]+$")
+# Visible ASCII and spaces: what both an HTTP/1.1 field value and gRPC metadata can carry.
+_HEADER_VALUE = re.compile(r"^[\x20-\x7e]*$")
+# A "%" not followed by two hex digits: unquote() would keep it literally.
+_BAD_PERCENT_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 _RESOURCE_KEY = re.compile(r"^[^\s,=]+$")
+
+
+def parse_bool(text: str) -> bool | None:
+    """``true`` or ``false`` in any case (blanks around ignored) as a bool; anything else None.
+
+    The one reading of a boolean setting: environment text, TOML and keyword arguments alike
+    (pydantic alone would also take yes, on, 1 and t).
+    """
+    lowered = text.strip().lower()
+    if lowered == "true":
+        return True
+    if lowered == "false":
+        return False
+    return None
 
 
 def _default_instrumentations() -> tuple[str, ...]:
@@ -87,6 +110,7 @@ def _setting(
     accepted: str | None = None,
     default_doc: str | None = None,
     secret: bool = False,
+    url: bool = False,
     default_factory: Callable[[], Any] | None = None,
     validate_default: bool = False,
     ge: float | None = None,
@@ -99,6 +123,9 @@ def _setting(
     ``ge`` and ``le`` bound a number (pydantic enforces them); the accepted-values text is then
     derived from them, the field's type and ``unit`` (e.g. "an integer from 0 to 65535"), with
     ``accepted_note`` appended. Otherwise ``accepted`` says it in words.
+
+    ``url`` marks a URL: wherever it is shown (``redacted()``, an error), it goes through
+    ``redact_url()`` first, and the loader registers its secrets for ``scrub()``.
 
     ``validate_default`` runs the field's validators even when the setting is not given; the
     second setting of a pair (password after user name, key after certificate) uses it to check
@@ -113,6 +140,7 @@ def _setting(
         "pywats_accepted_note": accepted_note,
         "pywats_default_doc": default_doc,
         "pywats_secret": secret,
+        "pywats_url": url,
     }
     # Passed only when set: Field's typed overloads tell validate_default=True apart.
     options: dict[str, Any] = {"validate_default": True} if validate_default else {}
@@ -125,6 +153,58 @@ def _setting(
             default_factory=default_factory, description=doc, json_schema_extra=extra, **options
         )
     return Field(default, description=doc, json_schema_extra=extra, **options)
+
+
+#: The OTLP options each signal may set for itself (OTEL_EXPORTER_OTLP_<SIGNAL>_<OPTION>):
+#: option -> (what it is, what is accepted, extra declaration arguments).
+_SIGNAL_OPTIONS: dict[str, tuple[str, str | None, dict[str, Any]]] = {
+    "endpoint": (
+        "Collector URL of {signal}, used as is (no /v1/{signal} added)",
+        "an http:// or https:// URL",
+        {},
+    ),
+    "protocol": ("OTLP transport of {signal}", "grpc or http/protobuf", {}),
+    "headers": (
+        "Headers of {signal} exports, instead of otlp_headers; secret",
+        "key=value pairs separated by commas, values percent-encoded",
+        {"secret": True},
+    ),
+    "timeout": (
+        "Deadline of one {signal} export, in milliseconds",
+        None,
+        {"ge": 1, "le": 600_000, "unit": "milliseconds"},
+    ),
+    "compression": ("Compression of {signal} exports", "none or gzip", {}),
+    "certificate": (
+        "PEM file of the CA of the {signal} collector's certificate",
+        "the path of an existing file",
+        {},
+    ),
+    "client_key": (
+        "PEM private key of the client certificate for {signal} (mTLS)",
+        "the path of an existing file, together with the client certificate",
+        {},
+    ),
+    "client_certificate": (
+        "PEM client certificate (chain) for {signal} (mTLS)",
+        "the path of an existing file, together with the client key",
+        {},
+    ),
+    "insecure": ("gRPC without TLS for {signal}", "true or false", {}),
+}
+
+
+def _signal_setting(signal: str, option: str) -> Any:
+    """The per-signal twin of ``otlp_<option>``: unset means "as ``otlp_<option>``"."""
+    doc, accepted, extra = _SIGNAL_OPTIONS[option]
+    name = f"OTLP_{signal.upper()}_{option.upper()}"
+    return _setting(
+        env=(f"PYWATS_OTEL_{name}", f"OTEL_EXPORTER_{name}"),
+        doc=doc.format(signal=signal) + "; unset: as otlp_" + option + ".",
+        accepted=accepted,
+        default_doc="unset",
+        **extra,
+    )
 
 
 class TelemetrySettings(BaseModel):
@@ -171,27 +251,22 @@ class TelemetrySettings(BaseModel):
     )
     traces_exporter: tuple[str, ...] | None = _setting(
         env=("PYWATS_OTEL_TRACES_EXPORTER", "OTEL_TRACES_EXPORTER"),
-        doc="Where spans go; each exporter gets its own BatchSpanProcessor.",
-        accepted="comma list of otlp, console, registered exporters; or none",
-        default_doc="otlp if an OTLP endpoint is set, else none",
+        doc="Where spans go; each exporter gets its own BatchSpanProcessor. tree prints each "
+        "trace as an indented tree when its root ends; console prints the SDK's JSON.",
+        accepted="comma list of otlp, console, tree, registered exporters; or none",
+        default_doc="otlp if an OTLP endpoint (general or of the signal) is set, else none",
     )
     metrics_exporter: tuple[str, ...] | None = _setting(
         env=("PYWATS_OTEL_METRICS_EXPORTER", "OTEL_METRICS_EXPORTER"),
         doc="Where metrics go; each exporter gets its own reader.",
         accepted="comma list of prometheus, otlp, console, registered exporters; or none",
-        default_doc="prometheus, plus otlp if an OTLP endpoint is set",
+        default_doc="prometheus, plus otlp if an OTLP endpoint (general or of metrics) is set",
     )
     logs_exporter: tuple[str, ...] | None = _setting(
         env=("PYWATS_OTEL_LOGS_EXPORTER", "OTEL_LOGS_EXPORTER"),
         doc="Where log records go; anything but none adds a handler to the root logger.",
         accepted="comma list of otlp, console, registered exporters; or none",
-        default_doc="otlp if an OTLP endpoint is set, else none",
-    )
-    otlp_endpoint: str | None = _setting(
-        env=("PYWATS_OTEL_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
-        doc="Collector URL; for http/protobuf the signal paths /v1/traces etc. are appended.",
-        accepted="an http:// or https:// URL",
-        default_doc="unset (an otlp exporter then uses localhost:4317 or :4318)",
+        default_doc="otlp if an OTLP endpoint (general or of the signal) is set, else none",
     )
     otlp_protocol: Literal["grpc", "http/protobuf"] = _setting(
         "grpc",
@@ -199,6 +274,14 @@ class TelemetrySettings(BaseModel):
         doc="OTLP transport.",
         accepted="grpc or http/protobuf",
         default_doc="`grpc`",
+    )
+    otlp_endpoint: str | None = _setting(
+        env=("PYWATS_OTEL_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
+        doc="Collector URL; for http/protobuf the signal paths /v1/traces etc. are appended. "
+        "Shown with credentials and sensitive query values redacted.",
+        accepted="an http:// or https:// URL; user:password@ for http/protobuf only",
+        default_doc="unset (an otlp exporter then uses localhost:4317 or :4318)",
+        url=True,
     )
     otlp_headers: dict[str, SecretStr] = _setting(
         default_factory=dict,
@@ -230,12 +313,63 @@ class TelemetrySettings(BaseModel):
         accepted="the path of an existing file",
         default_doc="unset: the system's trusted CAs",
     )
+    otlp_client_key: Path | None = _setting(
+        env=("PYWATS_OTEL_OTLP_CLIENT_KEY", "OTEL_EXPORTER_OTLP_CLIENT_KEY"),
+        doc="PEM private key of the client certificate that the collector asks for (mTLS).",
+        accepted="the path of an existing file, together with otlp_client_certificate",
+        default_doc="unset: no client certificate",
+    )
+    otlp_client_certificate: Path | None = _setting(
+        env=("PYWATS_OTEL_OTLP_CLIENT_CERTIFICATE", "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"),
+        doc="PEM client certificate (chain) shown to the collector (mTLS).",
+        accepted="the path of an existing file, together with otlp_client_key",
+        default_doc="unset",
+        validate_default=True,
+    )
     otlp_insecure: bool | None = _setting(
         env=("PYWATS_OTEL_OTLP_INSECURE", "OTEL_EXPORTER_OTLP_INSECURE"),
         doc="gRPC without TLS; by default taken from the endpoint's scheme (http: insecure).",
         accepted="true or false",
         default_doc="from the endpoint scheme",
     )
+    # The per-signal OTLP options of the specification, each over its general one.
+    otlp_traces_endpoint: str | None = _signal_setting("traces", "endpoint")
+    otlp_traces_protocol: Literal["grpc", "http/protobuf"] | None = _signal_setting(
+        "traces", "protocol"
+    )
+    otlp_traces_headers: dict[str, SecretStr] | None = _signal_setting("traces", "headers")
+    otlp_traces_timeout: int | None = _signal_setting("traces", "timeout")
+    otlp_traces_compression: Literal["none", "gzip"] | None = _signal_setting(
+        "traces", "compression"
+    )
+    otlp_traces_certificate: Path | None = _signal_setting("traces", "certificate")
+    otlp_traces_client_key: Path | None = _signal_setting("traces", "client_key")
+    otlp_traces_client_certificate: Path | None = _signal_setting("traces", "client_certificate")
+    otlp_traces_insecure: bool | None = _signal_setting("traces", "insecure")
+    otlp_metrics_endpoint: str | None = _signal_setting("metrics", "endpoint")
+    otlp_metrics_protocol: Literal["grpc", "http/protobuf"] | None = _signal_setting(
+        "metrics", "protocol"
+    )
+    otlp_metrics_headers: dict[str, SecretStr] | None = _signal_setting("metrics", "headers")
+    otlp_metrics_timeout: int | None = _signal_setting("metrics", "timeout")
+    otlp_metrics_compression: Literal["none", "gzip"] | None = _signal_setting(
+        "metrics", "compression"
+    )
+    otlp_metrics_certificate: Path | None = _signal_setting("metrics", "certificate")
+    otlp_metrics_client_key: Path | None = _signal_setting("metrics", "client_key")
+    otlp_metrics_client_certificate: Path | None = _signal_setting("metrics", "client_certificate")
+    otlp_metrics_insecure: bool | None = _signal_setting("metrics", "insecure")
+    otlp_logs_endpoint: str | None = _signal_setting("logs", "endpoint")
+    otlp_logs_protocol: Literal["grpc", "http/protobuf"] | None = _signal_setting(
+        "logs", "protocol"
+    )
+    otlp_logs_headers: dict[str, SecretStr] | None = _signal_setting("logs", "headers")
+    otlp_logs_timeout: int | None = _signal_setting("logs", "timeout")
+    otlp_logs_compression: Literal["none", "gzip"] | None = _signal_setting("logs", "compression")
+    otlp_logs_certificate: Path | None = _signal_setting("logs", "certificate")
+    otlp_logs_client_key: Path | None = _signal_setting("logs", "client_key")
+    otlp_logs_client_certificate: Path | None = _signal_setting("logs", "client_certificate")
+    otlp_logs_insecure: bool | None = _signal_setting("logs", "insecure")
     prometheus_host: str = _setting(
         "localhost",
         env=("PYWATS_OTEL_PROMETHEUS_HOST", "OTEL_EXPORTER_PROMETHEUS_HOST"),
@@ -279,6 +413,32 @@ class TelemetrySettings(BaseModel):
         default_doc="unset",
         validate_default=True,
     )
+    recent_traces: int = _setting(
+        100,
+        env=("PYWATS_OTEL_RECENT_TRACES",),
+        doc="The endpoint's /traces page keeps the spans of the last this many traces of the "
+        "process (a span processor, on while the endpoint is); 0 turns the page off.",
+        ge=0,
+        le=10_000,
+        default_doc="100",
+    )
+    recent_failed_traces: int = _setting(
+        50,
+        env=("PYWATS_OTEL_RECENT_FAILED_TRACES",),
+        doc="/traces also keeps the last this many traces with a failed span (status ERROR), "
+        "however many good ones came after them.",
+        ge=0,
+        le=10_000,
+        default_doc="50",
+    )
+    recent_trace_spans: int = _setting(
+        200,
+        env=("PYWATS_OTEL_RECENT_TRACE_SPANS",),
+        doc="Spans /traces keeps per trace; later spans of the trace are counted, not kept.",
+        ge=1,
+        le=100_000,
+        default_doc="200",
+    )
     sampler: str = _setting(
         "parentbased_always_on",
         env=("PYWATS_OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER"),
@@ -291,7 +451,7 @@ class TelemetrySettings(BaseModel):
         doc="Sampling ratio of the traceidratio samplers.",
         ge=0.0,
         le=1.0,
-        default_doc="1.0",
+        default_doc="unset: the traceidratio samplers then use 1.0",
     )
     metric_export_interval: int = _setting(
         60000,
@@ -310,6 +470,18 @@ class TelemetrySettings(BaseModel):
         le=600_000,
         unit="milliseconds",
         default_doc="30000",
+    )
+    metric_cardinality_limit: int = _setting(
+        2000,
+        env=("PYWATS_OTEL_METRIC_CARDINALITY_LIMIT",),
+        doc="Most series (attribute sets) a metric keeps per reader, the metrics SDK "
+        "specification's limit; measurements with further attribute sets are counted in one "
+        "series with otel.metric.overflow=true, totals kept. Applies to the program's own "
+        "instruments too.",
+        ge=0,
+        le=1_000_000,
+        accepted_note="0: no limit",
+        default_doc="2000",
     )
     instrumentations: tuple[str, ...] = _setting(
         env=("PYWATS_OTEL_INSTRUMENTATIONS",),
@@ -411,9 +583,11 @@ class TelemetrySettings(BaseModel):
     health_check_url: str | None = _setting(
         env=("PYWATS_OTEL_HEALTH_CHECK_URL",),
         doc="URL (the WATS server) that a non-critical health check requests; any answer "
-        "below 500 counts as reachable.",
+        "below 500 counts as reachable. Shown with credentials and sensitive query values "
+        "redacted.",
         accepted="an http:// or https:// URL",
         default_doc="unset: no such check",
+        url=True,
     )
     health_check_timeout_s: float = _setting(
         2.0,
@@ -442,17 +616,61 @@ class TelemetrySettings(BaseModel):
     )
 
     _sources: dict[str, str] = PrivateAttr(default_factory=dict)
+    #: What the loader noticed without refusing it (a misspelt PYWATS_OTEL_* variable).
+    _notes: list[str] = PrivateAttr(default_factory=list)
 
     # -- validators: each turns the text of an environment variable into the field's type and
     # -- says what is wrong in words that go into TelemetryConfigError.
 
-    @field_validator("service_name", "prometheus_host")
+    @field_validator(
+        "enabled", "otlp_insecure", "log_correlation", "converter_record_path", mode="before"
+    )
+    @classmethod
+    def _strict_bool(cls, value: object) -> object:
+        if value is None or isinstance(value, bool):
+            return value
+        parsed = parse_bool(value) if isinstance(value, str) else None
+        if parsed is None:
+            raise ValueError("expected true or false")
+        return parsed
+
+    @field_validator("service_name")
     @classmethod
     def _non_empty(cls, value: str) -> str:
         value = value.strip()
         if not value:
             raise ValueError("must not be empty")
         return value
+
+    @field_validator("service_name", "service_version", "environment", "resource_attributes")
+    @classmethod
+    def _utf8(cls, value: object) -> object:
+        # These go on the wire (resource attributes), which takes UTF-8 only: a byte that is
+        # not UTF-8 in an environment variable arrives here as a lone surrogate.
+        texts = [*value.keys(), *value.values()] if isinstance(value, dict) else [value]
+        for text in texts:
+            if isinstance(text, str) and not _is_utf8(text):
+                raise ValueError("is not UTF-8 text (a byte that is not UTF-8?)")
+        return value
+
+    @field_validator("prometheus_host")
+    @classmethod
+    def _check_host(cls, value: str) -> str:
+        host = value.strip()
+        if host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]
+        if not host:
+            raise ValueError("must not be empty")
+        try:
+            ipaddress.ip_address(host.split("%", 1)[0])
+        except ValueError:
+            labels = host.removesuffix(".").split(".")
+            if len(host) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
+                raise ValueError(
+                    "is neither an IP address nor a host name (dot-separated labels of letters, "
+                    "digits and inner hyphens)"
+                ) from None
+        return host
 
     @field_validator("resource_attributes", mode="before")
     @classmethod
@@ -465,21 +683,57 @@ class TelemetrySettings(BaseModel):
     @classmethod
     def _check_resource_keys(cls, value: dict[str, str]) -> dict[str, str]:
         for key in value:
-            if not _RESOURCE_KEY.match(key):
+            if not _RESOURCE_KEY.fullmatch(key):
                 raise ValueError(f"resource attribute key {key!r} is not a valid key")
         return value
 
-    @field_validator("otlp_headers", mode="before")
+    @field_validator(
+        "otlp_headers",
+        "otlp_traces_headers",
+        "otlp_metrics_headers",
+        "otlp_logs_headers",
+        mode="before",
+    )
     @classmethod
-    def _parse_headers(cls, value: object) -> object:
+    def _parse_headers(cls, value: object, info: ValidationInfo) -> object:
         if isinstance(value, str):
             value = _parse_key_values(value, what="header", secret=True)
-        if isinstance(value, Mapping):
-            for name in value:
-                if not isinstance(name, str) or not _HEADER_NAME.match(name):
-                    # The name is not secret, but it may hold a pasted value by mistake.
-                    raise ValueError("a header name is not a valid HTTP token")
-        return value
+        if not isinstance(value, Mapping):
+            return value
+        grpc = info.data.get("otlp_protocol") == "grpc"
+        headers: dict[str, object] = {}
+        for name, item in value.items():
+            if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
+                # The name is not secret, but it may hold a pasted value by mistake.
+                raise ValueError("a header name is not a valid HTTP token")
+            # HTTP names are case-insensitive; gRPC (HTTP/2) metadata takes lower case only.
+            lowered = name.lower()
+            if grpc and (
+                not _GRPC_HEADER_NAME.fullmatch(lowered)
+                or lowered.startswith("grpc-")
+                or lowered.endswith("-bin")
+            ):
+                raise ValueError(
+                    f"header {lowered!r} cannot be gRPC metadata: names are made of letters, "
+                    "digits, -, _ and ., and grpc-* and *-bin are reserved"
+                )
+            text = item.get_secret_value() if isinstance(item, SecretStr) else item
+            if isinstance(text, str) and not _HEADER_VALUE.fullmatch(text):
+                raise ValueError(
+                    f"the value of header {lowered!r} holds characters that HTTP and gRPC "
+                    "cannot carry (a line break or another control character, or non-ASCII "
+                    "text); the value is not shown"
+                )
+            if lowered in headers:
+                raise ValueError(f"header {lowered!r} is given twice")
+            headers[lowered] = item
+        endpoint = info.data.get("otlp_endpoint")
+        if "authorization" in headers and endpoint and "@" in urlsplit(endpoint).netloc:
+            raise ValueError(
+                "otlp_endpoint has credentials (user:password@), which the HTTP exporter "
+                "would send as Basic auth in place of this authorization header: keep one"
+            )
+        return headers
 
     @field_validator("traces_exporter", "metrics_exporter", "logs_exporter", mode="before")
     @classmethod
@@ -517,7 +771,13 @@ class TelemetrySettings(BaseModel):
     def _parse_disabled(cls, value: object) -> object:
         return _split_list(value)
 
-    @field_validator("otlp_endpoint", "health_check_url")
+    @field_validator(
+        "otlp_endpoint",
+        "otlp_traces_endpoint",
+        "otlp_metrics_endpoint",
+        "otlp_logs_endpoint",
+        "health_check_url",
+    )
     @classmethod
     def _check_endpoint(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None:
@@ -535,10 +795,29 @@ class TelemetrySettings(BaseModel):
             _ = parts.port
         except ValueError as exc:
             raise ValueError("the URL has an invalid port") from exc
+        if (
+            info.field_name == "otlp_endpoint"
+            and "@" in parts.netloc
+            and info.data.get("otlp_protocol") == "grpc"
+        ):
+            # The gRPC exporter would take user:password@host:port as the target's name.
+            raise ValueError(
+                "a gRPC endpoint cannot carry credentials (user:password@); send them as a "
+                "header in otlp_headers (authorization=Basic%20...) or use http/protobuf"
+            )
         return value
 
     @field_validator(
-        "otlp_protocol", "otlp_compression", "sampler", "httpx_instrumentation", mode="before"
+        "otlp_protocol",
+        "otlp_compression",
+        *(
+            f"otlp_{signal}_{option}"
+            for signal in SIGNALS
+            for option in ("protocol", "compression")
+        ),
+        "sampler",
+        "httpx_instrumentation",
+        mode="before",
     )
     @classmethod
     def _lower(cls, value: object) -> object:
@@ -551,7 +830,17 @@ class TelemetrySettings(BaseModel):
             raise ValueError(f"unknown sampler {value!r}")
         return value
 
-    @field_validator("otlp_certificate", "config_file", "endpoint_tls_cert")
+    @field_validator(
+        "otlp_certificate",
+        "otlp_client_key",
+        *(
+            f"otlp_{signal}_{option}"
+            for signal in SIGNALS
+            for option in ("certificate", "client_key", "client_certificate")
+        ),
+        "config_file",
+        "endpoint_tls_cert",
+    )
     @classmethod
     def _check_file(cls, value: Path | None) -> Path | None:
         if value is not None and not value.is_file():
@@ -583,6 +872,20 @@ class TelemetrySettings(BaseModel):
         if (username is None) != (value is None):
             raise ValueError(
                 "endpoint_username and endpoint_password go together: set both or neither"
+            )
+        return value
+
+    @field_validator("otlp_client_certificate")
+    @classmethod
+    def _check_client_pair(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        # Declared after otlp_client_key and always validated (validate_default).
+        if "otlp_client_key" not in info.data:
+            return value
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        if (info.data["otlp_client_key"] is None) != (value is None):
+            raise ValueError(
+                "otlp_client_key and otlp_client_certificate go together: set both or neither"
             )
         return value
 
@@ -629,7 +932,7 @@ class TelemetrySettings(BaseModel):
     @classmethod
     def _check_header_name(cls, value: str) -> str:
         value = value.strip()
-        if not _HEADER_NAME.match(value):
+        if not _HEADER_NAME.fullmatch(value):
             raise ValueError(f"{value!r} is not a valid HTTP header name")
         return value
 
@@ -653,9 +956,10 @@ class TelemetrySettings(BaseModel):
         configured: tuple[str, ...] | None = getattr(self, f"{signal}_exporter")
         if configured is not None:
             return configured
+        endpoint = self.otlp_endpoint or getattr(self, f"otlp_{signal}_endpoint")
         if signal == "metrics":
-            return ("prometheus", "otlp") if self.otlp_endpoint else ("prometheus",)
-        return ("otlp",) if self.otlp_endpoint else ()
+            return ("prometheus", "otlp") if endpoint else ("prometheus",)
+        return ("otlp",) if endpoint else ()
 
     def active_instrumentations(self) -> tuple[str, ...]:
         """The instrumentations to turn on: the list minus OTEL_PYTHON_DISABLED_INSTRUMENTATIONS."""
@@ -667,22 +971,38 @@ class TelemetrySettings(BaseModel):
         return 1.0 if self.sampler_arg is None else self.sampler_arg
 
     def secret_values(self) -> list[str]:
-        """The values of the secret settings (OTLP header values, the endpoint password)."""
+        """The values of the secret settings (OTLP header values, the endpoint password) and
+        what URL settings hide (passwords and sensitive query values)."""
         values = [value.get_secret_value() for value in self.otlp_headers.values()]
+        for signal in SIGNALS:
+            headers: dict[str, SecretStr] | None = getattr(self, f"otlp_{signal}_headers")
+            values += [value.get_secret_value() for value in (headers or {}).values()]
         if self.endpoint_password is not None:
             values.append(self.endpoint_password.get_secret_value())
+        for info in setting_infos():
+            if info.url:
+                values += url_secrets(getattr(self, info.name))
         return values
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What the loader noticed and did not refuse: PYWATS_OTEL_* variables that are no
+        setting's, each with the closest one (start-up warns about each)."""
+        return tuple(self._notes)
 
     def source_of(self, name: str) -> str:
         """Where setting ``name``'s value came from: keyword argument, variable, file, default."""
         return self._sources.get(name, "default")
 
     def redacted(self) -> dict[str, Any]:
-        """The settings as plain values, secrets replaced by ``***`` (for logs and ``check``)."""
+        """The settings as plain values, secrets replaced by ``***`` and URLs redacted (for
+        logs, ``pywats-otel settings`` and ``check``)."""
         result: dict[str, Any] = {}
         for info in setting_infos():
             value = getattr(self, info.name)
-            if info.secret:
+            if info.url and isinstance(value, str):
+                value = redact_url(value)
+            elif info.secret:
                 if isinstance(value, dict):
                     value = dict.fromkeys(value, "***")
                 elif value is not None:
@@ -706,6 +1026,7 @@ class SettingInfo:
     accepted: str
     default: str
     secret: bool
+    url: bool
 
 
 def setting_infos() -> Iterator[SettingInfo]:
@@ -729,6 +1050,7 @@ def setting_infos() -> Iterator[SettingInfo]:
             or _range_text(field.annotation, field.metadata, extra),
             default=default_doc,
             secret=extra["pywats_secret"],
+            url=extra["pywats_url"],
         )
 
 
@@ -740,7 +1062,8 @@ def _range_text(annotation: object, metadata: Sequence[object], extra: Mapping[s
     """The accepted-values text of a bounded number: "an integer from 0 to 65535"."""
     low = next(m.ge for m in metadata if isinstance(m, annotated_types.Ge))
     high = next(m.le for m in metadata if isinstance(m, annotated_types.Le))
-    kind = "an integer" if annotation is int else "a number"
+    integer = annotation is int or annotation == (int | None)
+    kind = "an integer" if integer else "a number"
     text = f"{kind} from {_number(float(low))} to {_number(float(high))}"  # type: ignore[arg-type]
     if extra["pywats_unit"]:
         text += f" ({extra['pywats_unit']})"
@@ -767,6 +1090,16 @@ def _load_tls_pair(cert: Path, key: Path) -> None:
             f"cannot load the certificate {cert} with the key {key} ({reason}); "
             "expected PEM files, the key not encrypted"
         ) from None
+
+
+def _is_utf8(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _split_list(value: object) -> tuple[str, ...]:
@@ -797,9 +1130,14 @@ def _parse_key_values(text: str, *, what: str, secret: bool) -> dict[str, str]:
         if not item.strip():
             continue
         key, sep, value = item.partition("=")
+        detail = "" if secret else f" ({item.strip()!r})"
+        if _BAD_PERCENT_ESCAPE.search(item):
+            raise ValueError(
+                f"{what} entry {position} has a bad percent-escape: % must be followed by two "
+                f"hex digits (%25 for % itself){detail}"
+            )
         key = unquote(key).strip()
         if not sep or not key:
-            detail = "" if secret else f" ({item.strip()!r})"
             raise ValueError(f"{what} entry {position} is not key=value{detail}")
         result[key] = unquote(value).strip()
     return result

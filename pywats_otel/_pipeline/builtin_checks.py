@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from pywats_otel._base.errors import TelemetryConfigError
 from pywats_otel._base.redact import redact_url
+from pywats_otel._base.text import plural
 from pywats_otel._config import exporters as _exporters
 from pywats_otel.health import CheckResult, default_registry, fail, ok, warn
 from pywats_otel.instrumentation.system import measure_disk
@@ -58,7 +59,8 @@ def exporter_check(stats: ExportStats, telemetry: Telemetry | None = None) -> Ch
     failures = snapshot["consecutive_failures"]
     if failures:
         return fail(
-            f"{failures} failed exports since the last success ({_ago(last_success, now)}); "
+            f"{plural(failures, 'failed export')} since the last success "
+            f"({_ago(last_success, now)}); "
             f"last error: {snapshot['last_error'] or 'unknown'}"
         )
     dropped = f", {snapshot['dropped']} dropped" if snapshot["dropped"] else ""

@@ -1,10 +1,9 @@
-"""The small HTTP endpoint on prometheus_host:prometheus_port: /metrics and /health*.
+"""The small HTTP endpoint on prometheus_host:prometheus_port: /metrics, /traces, /health*.
 
-A stdlib ThreadingHTTPServer in one daemon thread, like prometheus_client's own server, so that
-one port serves the scrape and the health probes. A port that is taken is a warning, not a
-crash: the endpoint then reports itself as not serving. Optional HTTP basic auth (compared in
-constant time) and TLS; the TLS handshake runs in the request's thread, so a client that
-connects and stays silent cannot stall the others.
+One port serves the scrape and the health probes, through the small asyncio server of
+``http_server`` (a total deadline per request, a cap on the threads that answer, the system's
+listen backlog). A port that is taken is a warning, not a crash: the endpoint then reports
+itself as not serving. Optional HTTP basic auth (compared in constant time) and TLS.
 """
 
 from __future__ import annotations
@@ -22,10 +21,8 @@ import logging
 import os
 import socket
 import ssl
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +30,8 @@ from prometheus_client import CollectorRegistry, Metric
 from prometheus_client.exposition import choose_encoder
 
 from pywats_otel import semconv
+from pywats_otel._base.ratelimit import warn_once
+from pywats_otel._pipeline import cardinality, http_server
 from pywats_otel.health import HEALTH_PATHS
 
 if TYPE_CHECKING:
@@ -46,10 +45,11 @@ _logger = logging.getLogger("pywats_otel")
 
 #: Answers a health path ("/health", "/health/live", "/health/ready") with (status, JSON body).
 HealthResponder = Callable[[str], tuple[int, dict[str, Any]]]
+#: Answers /traces... (the request path with its query, the Accept header) with (status,
+#: content type, body).
+TracesResponder = Callable[[str, str], tuple[int, str, bytes]]
 
 _REALM = 'Basic realm="pywats-otel", charset="UTF-8"'
-#: Seconds a client has to complete the TLS handshake.
-_HANDSHAKE_TIMEOUT_S = 10.0
 
 
 def _credentials_digest(username: str, password: str) -> bytes:
@@ -57,102 +57,8 @@ def _credentials_digest(username: str, password: str) -> bytes:
     return hashlib.sha256(f"{username}:{password}".encode()).digest()
 
 
-def _wake(server: ThreadingHTTPServer) -> None:
-    """Connect to ``server`` once, so that its select() returns (the connection is never
-    served: the loop stops first)."""
-    host, port = server.server_address[:2]
-    wildcard = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
-    target = wildcard.get(str(host), str(host))
-    with contextlib.suppress(OSError), socket.create_connection((target, int(port)), timeout=1.0):
-        pass
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    # SO_REUSEADDR lets a restarted station bind while old connections linger in TIME_WAIT on
-    # POSIX; on Windows it would let two processes share the port, so use the exclusive flag.
-    allow_reuse_address = os.name != "nt"
-    endpoint: TelemetryEndpoint
-    tls_context: ssl.SSLContext | None = None
-
-    def server_bind(self) -> None:
-        exclusive = getattr(socket, "SO_EXCLUSIVEADDRUSE", None)
-        if os.name == "nt" and exclusive is not None:  # pragma: no cover - Windows only
-            self.socket.setsockopt(socket.SOL_SOCKET, exclusive, 1)
-        super().server_bind()
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        context = self.tls_context
-        if context is None:
-            super().finish_request(request, client_address)
-            return
-        request.settimeout(_HANDSHAKE_TIMEOUT_S)
-        try:
-            tls_socket = context.wrap_socket(request, server_side=True)
-        except (ssl.SSLError, OSError) as exc:
-            # A plain-HTTP client or a scanner: its problem, not a warning of ours.
-            _logger.debug(
-                "pywats_otel endpoint: TLS handshake with %s failed: %s", client_address, exc
-            )
-            return
-        try:
-            super().finish_request(tls_socket, client_address)
-        finally:
-            tls_socket.close()
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    # A client that connects and sends nothing must not hold a thread forever.
-    timeout = 10
-    protocol_version = "HTTP/1.1"
-    server_version = "pywats-otel"
-    # Headers and body go out in two writes; with Nagle's algorithm the body waits for the
-    # scraper's delayed ACK (40 ms on Linux) on a kept-alive connection.
-    disable_nagle_algorithm = True
-
-    def do_GET(self) -> None:
-        self._answer(head=False)
-
-    def do_HEAD(self) -> None:
-        self._answer(head=True)
-
-    def _answer(self, *, head: bool) -> None:
-        endpoint = self.server.endpoint
-        path = self.path.split("?", 1)[0].rstrip("/") or "/"
-        try:
-            if not endpoint.authorized(self.headers.get("Authorization")):
-                status, content_type = 401, "application/json"
-                body = json.dumps({"error": "unauthorized"}).encode()
-                extra = {"WWW-Authenticate": _REALM}
-            elif path == "/metrics":
-                status, content_type, body, extra = endpoint.render_metrics(
-                    self.headers.get("Accept", ""), self.headers.get("Accept-Encoding", "")
-                )
-            elif path in HEALTH_PATHS:
-                status, payload = endpoint.health(path)
-                content_type = "application/json"
-                body, extra = json.dumps(payload).encode(), {"Cache-Control": "no-store"}
-            else:
-                status, content_type, extra = 404, "application/json", {}
-                body = json.dumps(
-                    {"error": "not found", "paths": ["/metrics", *HEALTH_PATHS]}
-                ).encode()
-        except Exception:
-            _logger.exception("pywats_otel: the endpoint failed to answer %s", path)
-            status, content_type, extra, body = 500, "text/plain", {}, b"internal error\n"
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in extra.items():
-            self.send_header(name, value)
-        self.end_headers()
-        if not head:
-            self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        # The stdlib writes every request to stderr; a scrape every few seconds is not news.
-        _logger.debug("pywats_otel endpoint: " + format, *args)
+def _answer_error(status: int, error: str, **extra: Any) -> http_server.Answer:
+    return status, "application/json", json.dumps({"error": error, **extra}).encode(), {}
 
 
 class TelemetryEndpoint:
@@ -166,15 +72,18 @@ class TelemetryEndpoint:
         health: HealthResponder,
         *,
         port_setting: str = "PYWATS_OTEL_PROMETHEUS_PORT",
+        host_setting: str = "PYWATS_OTEL_PROMETHEUS_HOST",
         basic_auth: tuple[str, SecretStr] | None = None,
         tls: tuple[Path, Path] | None = None,
         scrape_stats: Sequence[ExportStats] = (),
+        traces: TracesResponder | None = None,
     ) -> None:
         self.host = host
         self.requested_port = port
         self.registry = registry
         self._health = health
         self._port_setting = port_setting
+        self._host_setting = host_setting
         # Only a digest of the credentials is kept: the password itself stays in the settings.
         self._credentials = (
             None
@@ -183,8 +92,10 @@ class TelemetryEndpoint:
         )
         self._tls = tls
         self._scrape_stats = tuple(scrape_stats)
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        #: Answers /traces and /traces/<id> (see traces_page.respond); None: not served.
+        self.traces = traces
+        self._server: http_server.HttpServer | None = None
+        self._listener: socket.socket | None = None
         self.error: str | None = None
         self.scrapes = 0
         self.last_scrape: float | None = None
@@ -203,8 +114,9 @@ class TelemetryEndpoint:
 
     @property
     def port(self) -> int:
-        if self._server is not None:
-            return int(self._server.server_address[1])
+        if self._listener is not None:
+            with contextlib.suppress(OSError):
+                return int(self._listener.getsockname()[1])
         return self.requested_port
 
     @property
@@ -230,11 +142,7 @@ class TelemetryEndpoint:
     def start(self) -> bool:
         """Bind and serve in a daemon thread; on a bind error log one warning and return False."""
         try:
-            family = _address_family(self.host, self.requested_port)
-            server_class = type("_BoundServer", (_Server,), {"address_family": family})
-            server = server_class((self.host, self.requested_port), _Handler)
-            if self._tls is not None:
-                server.tls_context = _tls_context(*self._tls)
+            listener = _listen(self.host, self.requested_port)
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 self.error = f"port {self.requested_port} is already in use"
@@ -250,38 +158,70 @@ class TelemetryEndpoint:
                 self.error = f"cannot listen on {self.host}:{self.requested_port}: {exc.strerror}"
                 _logger.warning(
                     "pywats_otel: cannot listen on %s:%d (%s), so /metrics and /health are not "
-                    "served; check PYWATS_OTEL_PROMETHEUS_HOST and %s.",
+                    "served; check %s and %s.",
                     self.host,
                     self.requested_port,
                     exc.strerror or exc,
+                    self._host_setting,
                     self._port_setting,
                 )
             return False
-        server.endpoint = self
-        self._server = server
-        self._warn_if_exposed(str(server.server_address[0]))
-        # No poll interval: the thread sleeps in select() until a connection comes (an idle
-        # station's endpoint wakes for scrapes only); stop() wakes it with a connection.
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": None},
-            name="pywats-otel-endpoint",
-            daemon=True,
-        )
-        self._thread.start()
+        try:
+            tls = _tls_context(*self._tls) if self._tls is not None else None
+            server = http_server.HttpServer(listener, self._answer, self._inline, tls)
+            server.start()
+        except Exception:
+            listener.close()
+            raise
+        self._listener, self._server = listener, server
+        self._warn_if_exposed(str(listener.getsockname()[0]))
         return True
 
     def stop(self, timeout_s: float = 1.0) -> None:
         server, self._server = self._server, None
-        if server is None:
-            return
-        # shutdown() sets the flag and waits for serve_forever to see it, which it does when
-        # select() returns: a connection of our own makes it return.
-        stopper = threading.Thread(target=server.shutdown, daemon=True)
-        stopper.start()
-        _wake(server)
-        stopper.join(timeout_s)
-        server.server_close()
+        if server is not None:
+            server.stop(timeout_s)
+        self._listener = None
+
+    def forget_after_fork(self) -> None:
+        """In a forked child: not serving (the server's thread stayed in the parent), and the
+        inherited listening socket closed, so that the port stays the parent's alone."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.forget_after_fork()
+        self._listener = None
+        self.error = "not served in a forked child process (the parent serves the port)"
+
+    @property
+    def open_connections(self) -> int:
+        return self._server.open_connections if self._server is not None else 0
+
+    def _inline(self, request: http_server.Request) -> http_server.Answer | None:
+        # Liveness needs no work: answered on the server's loop, even with every worker busy.
+        if request.path.rstrip("/") == "/health/live":
+            return self._answer(request)
+        return None
+
+    def _answer(self, request: http_server.Request) -> http_server.Answer:
+        path = request.path.rstrip("/") or "/"
+        headers = request.headers
+        if not self.authorized(headers.get("authorization")):
+            status, content_type, body, _ = _answer_error(401, "unauthorized")
+            return status, content_type, body, {"WWW-Authenticate": _REALM}
+        if path == "/metrics":
+            return self.render_metrics(
+                headers.get("accept", ""), headers.get("accept-encoding", "")
+            )
+        if path in HEALTH_PATHS:
+            status, payload = self.health(path)
+            body = json.dumps(payload).encode()
+            return status, "application/json", body, {"Cache-Control": "no-store"}
+        traces = self.traces
+        if traces is not None and path.split("/", 2)[1] == "traces":
+            status, content_type, body = traces(request.target, headers.get("accept", ""))
+            return status, content_type, body, {"Cache-Control": "no-store", "Vary": "Accept"}
+        listed = ["/metrics", *(["/traces"] if traces is not None else []), *HEALTH_PATHS]
+        return _answer_error(404, "not found", paths=listed)
 
     def _warn_if_exposed(self, address: str) -> None:
         if _is_loopback(address):
@@ -309,18 +249,24 @@ class TelemetryEndpoint:
         """The registry in the format the scraper asked for (text or OpenMetrics), maybe gzipped.
 
         Each scrape counts as one export of the Prometheus exporter: the samples served, or a
-        failure with its message.
+        failure with its message. A family that cannot be rendered (text that is not UTF-8
+        from a collector of the program's own, say) is rendered cleaned or left out, never
+        failing the others.
         """
         encoder, content_type = choose_encoder(accept)
-        counted = _ServedRegistry(self.registry)
+        served = _ServedRegistry(self.registry)
         try:
-            body: bytes = encoder(counted)
+            families = list(served.collect())
+            try:
+                body: bytes = encoder(_Families(families))
+            except Exception:  # noqa: BLE001 - rendered again family by family below
+                body = self._render_each(encoder, content_type, families)
         except Exception as exc:
             for stats in self._scrape_stats:
                 stats.record_failure(0, f"rendering /metrics failed: {type(exc).__name__}: {exc}")
             raise
         for stats in self._scrape_stats:
-            stats.record_success(counted.samples)
+            stats.record_success(served.samples)
         self.scrapes += 1
         self.last_scrape = time.time()
         if "gzip" in accept_encoding:
@@ -329,6 +275,28 @@ class TelemetryEndpoint:
             compressed = gzip.compress(body, compresslevel=1)
             return 200, content_type, compressed, {"Content-Encoding": "gzip"}
         return 200, content_type, body, {}
+
+    def _render_each(
+        self, encoder: Callable[[Any], bytes], content_type: str, families: list[Metric]
+    ) -> bytes:
+        end = b"# EOF\n"
+        pieces: list[bytes] = []
+        for family in families:
+            try:
+                try:
+                    piece = encoder(_Families([family]))
+                except UnicodeEncodeError:
+                    piece = encoder(_Families([_cleaned(family)]))
+            except Exception as exc:  # noqa: BLE001 - this family is left out, not the scrape
+                message = f"{family.name} is left out of /metrics: {type(exc).__name__}: {exc}"
+                for stats in self._scrape_stats:
+                    stats.note_error(message)
+                warn_once(("metrics-family", family.name), "pywats_otel: %s", message)
+                continue
+            pieces.append(piece.removesuffix(end))
+        if content_type.startswith("application/openmetrics-text"):
+            pieces.append(end)
+        return b"".join(pieces)
 
     def health(self, path: str) -> tuple[int, dict[str, Any]]:
         return self._health(path)
@@ -374,6 +342,40 @@ class _ServedRegistry:
             yield metric
 
 
+class _Families:
+    """Families already collected, as the registry an encoder of prometheus_client reads."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self._families)
+
+
+def _cleaned(family: Metric) -> Metric:
+    """``family`` with every text that is not UTF-8 written with backslash escapes (counted)."""
+
+    def clean(text: str) -> str:
+        if text.isascii():
+            return text
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            cardinality.count_replaced(family.name, "prometheus", text)
+            return cardinality.clean_text(text)
+        return text
+
+    cleaned = Metric(family.name, clean(family.documentation), family.type, family.unit)
+    cleaned.samples = [
+        sample._replace(
+            name=clean(sample.name),
+            labels={clean(key): clean(value) for key, value in sample.labels.items()},
+        )
+        for sample in family.samples
+    ]
+    return cleaned
+
+
 def _merged(families: list[Metric]) -> Metric:
     samples = [sample for family in families for sample in family.samples]
     unique = {(sample.name, tuple(sorted(sample.labels.items()))): sample for sample in samples}
@@ -404,6 +406,26 @@ def _is_loopback(address: str) -> bool:
         return ipaddress.ip_address(address.split("%", 1)[0]).is_loopback
     except ValueError:
         return address == "localhost"
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket bound to (host, port); ``listen()`` is the server's, with its backlog."""
+    family = _address_family(host, port)
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        if os.name == "nt":  # pragma: no cover - Windows only
+            # SO_REUSEADDR would let two processes share the port there.
+            exclusive = getattr(socket, "SO_EXCLUSIVEADDRUSE", None)
+            if exclusive is not None:
+                listener.setsockopt(socket.SOL_SOCKET, exclusive, 1)
+        else:
+            # A restarted station binds while old connections linger in TIME_WAIT.
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, port))
+    except BaseException:
+        listener.close()
+        raise
+    return listener
 
 
 def _address_family(host: str, port: int) -> socket.AddressFamily:

@@ -4,11 +4,16 @@ The SDK, the exporters and their HTTP/gRPC libraries log when an export fails. W
 records exported too, a dead collector would make every failure produce a record that fails
 again: a storm. The guard keeps them out by logger name, by export thread and by the SDK's
 suppress-instrumentation flag, which the batch processors set around every export.
+
+What it exports has its URLs redacted (``redact_text()``): httpx and httpcore log every request
+line with the full URL, token and all. The record itself is left as it is, so the program's own
+handlers print what they always printed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import threading
 
@@ -16,6 +21,7 @@ from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, get_value
 from opentelemetry.instrumentation.logging.handler import LoggingHandler
 from opentelemetry.util.types import AnyValue
 
+from pywats_otel._base.redact import redact_text
 from pywats_otel._base.state import KEEP_HANDLER_FLAG
 from pywats_otel.semconv import LOG_FIELDS
 
@@ -55,9 +61,26 @@ class TelemetryLogHandler(LoggingHandler):
         attributes, event_name = super()._get_attributes(record)
         for name in LOG_FIELDS:
             attributes.pop(name, None)
+        # The exception's message and stack trace, and extra= fields, may quote a URL too.
+        for key, value in attributes.items():
+            if isinstance(value, str) and "://" in value:
+                attributes[key] = redact_text(value)
         return attributes, event_name
 
     def emit(self, record: logging.LogRecord) -> None:
         # A log record must never break the caller, whatever the exporter pipeline does.
         with contextlib.suppress(Exception):
-            super().emit(record)
+            super().emit(_redacted(record))
+
+
+def _redacted(record: logging.LogRecord) -> logging.LogRecord:
+    """``record``, or a copy whose message has its URLs redacted; the original is untouched."""
+    message = record.getMessage()
+    if "://" not in message:
+        return record
+    redacted = redact_text(message)
+    if redacted == message:
+        return record
+    shown = copy.copy(record)
+    shown.msg, shown.args = redacted, None
+    return shown

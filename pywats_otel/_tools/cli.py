@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pywats_otel._base.errors import TelemetryConfigError
+from pywats_otel._config.effective import effective_rows, render_rows
 from pywats_otel._config.loader import load_settings
 from pywats_otel._tools.docs import settings_table
 
@@ -29,21 +30,26 @@ def _cmd_settings(args: argparse.Namespace) -> int:
     except TelemetryConfigError as exc:
         print(f"pywats-otel: {exc}", file=sys.stderr)
         return 2
-    values = settings.redacted()
     if args.json:
+        shown = {row.name: row.value for row in effective_rows(settings)}
         print(
             json.dumps(
                 {
-                    name: {"value": value, "source": settings.source_of(name)}
-                    for name, value in values.items()
+                    name: {
+                        "value": value,
+                        "effective": shown.get(name, "unset: as the general one"),
+                        "source": settings.source_of(name),
+                    }
+                    for name, value in settings.redacted().items()
                 },
                 indent=2,
             )
         )
         return 0
-    width = max(len(name) for name in values)
-    for name, value in values.items():
-        print(f"{name:<{width}}  {value!r:<40}  {settings.source_of(name)}")
+    for line in render_rows(effective_rows(settings)):
+        print(line)
+    for note in settings.notes:
+        print(f"pywats-otel: {note}", file=sys.stderr)
     return 0
 
 
@@ -97,6 +103,13 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo",
         help="run a demo test station: converters, an on-disk queue, uploads to a fake WATS server",
+        description="Run a demo test station in this process, instrumented through the public "
+        "API: test files in three formats appear in an inbox, converters turn them into reports, "
+        "an on-disk queue holds them and an httpx client uploads them to a fake WATS server on "
+        "127.0.0.1, with failures on purpose (broken files, server 503s and timeouts). While it "
+        "runs, /metrics, /traces and /health are served on port 9090; at the end a summary "
+        "gives the counts, the URLs and the tree of a failed report's trace. Settings come "
+        "from the environment as for any station (PYWATS_OTEL_*, OTEL_*).",
     )
     demo.add_argument(
         "--duration",
@@ -113,7 +126,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--seed", type=int, default=None, help="seed for a repeatable run")
     demo.add_argument("--steps", type=int, default=50, help="test steps per report (50)")
-    demo.add_argument("--service-name", default="pywats-demo-station")
+    demo.add_argument(
+        "--service-name",
+        default="pywats-demo-station",
+        help="service.name of the station's telemetry (default pywats-demo-station)",
+    )
     demo.add_argument(
         "--workdir", type=Path, default=None, help="folder for inbox and queue (default: temporary)"
     )
@@ -121,23 +138,32 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--hold",
         action="store_true",
-        help="after the summary, keep /metrics and /health up until stdin closes",
+        help="after the summary, keep /metrics, /traces and /health up until stdin closes",
     )
     demo.add_argument(
         "--prometheus-port",
         type=int,
         default=None,
-        help="port of /metrics and /health (default: PYWATS_OTEL_PROMETHEUS_PORT or 9090)",
+        help="port of /metrics, /traces and /health; 0 picks a free one "
+        "(default: PYWATS_OTEL_PROMETHEUS_PORT or 9090)",
     )
     demo.set_defaults(run=_cmd_demo)
 
     check = commands.add_parser(
         "check",
         help="show the settings, try the collector and the Prometheus port; non-zero on trouble",
+        description="The settings in effect with their sources, where each signal goes, then an "
+        "empty export to each signal's OTLP collector and a look at the Prometheus port. Exit "
+        "status 0: all is well; 1: a FAIL line says what to change; 2: a setting is refused.",
     )
     check.set_defaults(run=_cmd_check)
 
-    settings = commands.add_parser("settings", help="show the settings and where each came from")
+    settings = commands.add_parser(
+        "settings",
+        help="show every setting in effect and where it came from",
+        description="Every setting's value in effect (an unset one as what applies instead) and "
+        "its source: keyword argument, variable, config file or default. Secrets show as ***.",
+    )
     output = settings.add_mutually_exclusive_group()
     output.add_argument("--markdown", action="store_true", help="print the docs' settings table")
     output.add_argument("--json", action="store_true", help="print values and sources as JSON")

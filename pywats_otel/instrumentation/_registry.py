@@ -64,6 +64,30 @@ REGISTRY: dict[str, Callable[[], TurnOn]] = {
 }
 
 
+#: Name -> (module, class) of the BaseInstrumentor behind it, to tell whether another party
+#: (opentelemetry-instrument) turned it on first.
+_INSTRUMENTORS = {
+    "httpx": ("opentelemetry.instrumentation.httpx", "HTTPXClientInstrumentor"),
+    "threading": ("opentelemetry.instrumentation.threading", "ThreadingInstrumentor"),
+    "pywats": ("pywats_otel.instrumentation.pywats", "PyWATSInstrumentor"),
+}
+
+
+def instrumented_elsewhere(name: str) -> bool:
+    """Whether instrumentation ``name``'s instrumentor is on, though not by pywats_otel."""
+    target = _INSTRUMENTORS.get(name)
+    if target is None:
+        return False
+    import sys
+
+    module = sys.modules.get(target[0])
+    instrumentor = getattr(module, target[1], None) if module is not None else None
+    try:
+        return bool(instrumentor is not None and instrumentor().is_instrumented_by_opentelemetry)
+    except Exception:  # noqa: BLE001 - a question about others, never a failure of ours
+        return False
+
+
 def turn_on(name: str, settings: TelemetrySettings) -> Undo | None:
     """Turn instrumentation ``name`` on; a failure is logged and leaves the program alone."""
     loader = REGISTRY.get(name)

@@ -76,6 +76,12 @@ def turn_on(settings: TelemetrySettings) -> Callable[[], None] | None:
     instrumented = (
         stock is not None and stock.HTTPXClientInstrumentor().is_instrumented_by_opentelemetry
     )
+    if instrumented and "opentelemetry.instrumentation.auto_instrumentation" in sys.modules:
+        # opentelemetry-instrument instrumented httpx with no hooks before the program ran:
+        # that is undone, and httpx traced as the setting says, with pywats_otel's additions.
+        assert stock is not None
+        stock.HTTPXClientInstrumentor().uninstrument()
+        instrumented = False
     if instrumented or _httpx_own.is_on():
         warn_once(
             "httpx-instrumented-before",

@@ -260,6 +260,16 @@ def _build(meter: Meter) -> list[Any]:
 _instruments = PerMeterProvider(_build)
 
 
+def after_fork() -> None:
+    """In a forked child: measure this process, not the parent (psutil.Process keeps a pid)."""
+    collector = _current
+    if collector is not None:
+        collector._process = psutil.Process()
+        collector._lock = threading.Lock()
+        collector._baseline = collector._cpu_sample()
+        collector._process_utilization = None
+
+
 def turn_on(settings: TelemetrySettings) -> Callable[[], None]:
     """The ``system`` instrumentation: register the instruments, measuring ``disk_paths``."""
     global _current  # noqa: PLW0603 - the one collector the instruments read

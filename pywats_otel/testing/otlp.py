@@ -103,6 +103,13 @@ class _Store:
         self.logs: list[ReceivedLog] = []
         self.headers: list[dict[str, str]] = []
         self.requests = 0
+        #: Answers planned for the next requests, any signal: a gRPC status code name
+        #: (``PERMISSION_DENIED``) or an HTTP status (``400``); popped one per request.
+        self.planned: list[str | int] = []
+
+    def next_failure(self) -> str | int | None:
+        with self.lock:
+            return self.planned.pop(0) if self.planned else None
 
     def add_traces(self, request: trace_service_pb2.ExportTraceServiceRequest) -> None:
         found = [
@@ -245,6 +252,12 @@ class OTLPReceiver:
         with self._store.changed:
             return self._store.changed.wait_for(lambda: predicate(self), timeout=timeout_s)
 
+    def fail_next(self, *answers: str | int) -> None:
+        """Answer the next requests (one each, any signal) with these failures instead: gRPC
+        status code names (``"PERMISSION_DENIED"``) or HTTP statuses (``400``)."""
+        with self._store.lock:
+            self._store.planned.extend(answers)
+
     def clear(self) -> None:
         with self._store.lock:
             self._store.spans.clear()
@@ -261,6 +274,10 @@ class OTLPReceiver:
             with store.lock:
                 store.requests += 1
                 store.headers.append(dict(context.invocation_metadata()))
+            planned = store.next_failure()
+            if planned is not None:
+                code = getattr(grpc.StatusCode, str(planned))
+                context.abort(code, f"the receiver answers {code.name} as planned")
 
         class Traces(trace_service_pb2_grpc.TraceServiceServicer):
             def Export(self, request: Any, context: Any) -> Any:
@@ -338,6 +355,10 @@ class OTLPReceiver:
                 with store.lock:
                     store.requests += 1
                     store.headers.append({k.lower(): v for k, v in self.headers.items()})
+                planned = store.next_failure()
+                if planned is not None:
+                    self._reply(int(planned), f"answered {planned} as planned".encode())
+                    return
                 add(request)
                 self._reply(200, response_type().SerializeToString())
 

@@ -67,6 +67,38 @@ def fake_wats() -> Iterator[Any]:
         yield server
 
 
+def load_browser_module() -> Any:
+    """scripts/browser.py, the headless Chromium helper the screenshots script uses too."""
+    import importlib.util
+    import sys
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "browser.py"
+    spec = importlib.util.spec_from_file_location("pywats_otel_scripts_browser", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """A headless Chromium (Debian's chromium and chromium-driver); missing, it skips, or
+    fails when CI requires its peers (PYWATS_TEST_REQUIRE_PROMETHEUS=1)."""
+    module = load_browser_module()
+    if module.find() is None:
+        message = (
+            "chromium and chromedriver are not installed "
+            "(apt-get install -y chromium chromium-driver)"
+        )
+        if REQUIRE_PROMETHEUS:
+            pytest.fail(f"{message}; CI (PYWATS_TEST_REQUIRE_PROMETHEUS=1) requires them")
+        pytest.skip(message)
+    with module.Browser(width=1280, height=900) as opened:
+        yield opened
+
+
 @pytest.fixture
 def promtool() -> str:
     return _binary("promtool")
@@ -75,10 +107,18 @@ def promtool() -> str:
 class PrometheusServer:
     """A real Prometheus on 127.0.0.1 that scrapes ``targets`` every second."""
 
-    def __init__(self, binary: str, workdir: Path, targets: list[str], **scrape: Any) -> None:
+    def __init__(
+        self,
+        binary: str,
+        workdir: Path,
+        targets: list[str],
+        *,
+        exemplars: bool = False,
+        **scrape: Any,
+    ) -> None:
         self.port = free_port()
         self.workdir = workdir
-        config = {
+        config: dict[str, Any] = {
             "global": {
                 "scrape_interval": "1s",
                 "scrape_timeout": "1s",
@@ -88,6 +128,11 @@ class PrometheusServer:
                 {"job_name": "station", "static_configs": [{"targets": targets}], **scrape}
             ],
         }
+        flags = []
+        if exemplars:
+            # As deploy/ runs it: the exemplar storage is a feature flag in Prometheus 2 and 3.
+            config["storage"] = {"exemplars": {"max_exemplars": 10000}}
+            flags.append("--enable-feature=exemplar-storage")
         # JSON is YAML, so no YAML library is needed to write the config.
         self.config_path = workdir / "prometheus.yml"
         self.config_path.write_text(json.dumps(config))
@@ -100,6 +145,7 @@ class PrometheusServer:
                 f"--storage.tsdb.path={workdir / 'data'}",
                 f"--web.listen-address=127.0.0.1:{self.port}",
                 "--log.level=warn",
+                *flags,
             ],
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -156,12 +202,13 @@ class PrometheusServer:
 
 @pytest.fixture
 def prometheus_server(tmp_path: Path) -> Iterator[Any]:
-    """A factory: prometheus_server(["127.0.0.1:PORT"], **scrape_config) -> PrometheusServer."""
+    """A factory: prometheus_server(["127.0.0.1:PORT"], exemplars=False, **scrape_config) ->
+    PrometheusServer; ``exemplars=True`` turns the exemplar storage on."""
     binary = _binary("prometheus")
     started: list[PrometheusServer] = []
 
-    def start(targets: list[str], **scrape: Any) -> PrometheusServer:
-        server = PrometheusServer(binary, tmp_path, targets, **scrape)
+    def start(targets: list[str], **options: Any) -> PrometheusServer:
+        server = PrometheusServer(binary, tmp_path, targets, **options)
         started.append(server)
         return server
 

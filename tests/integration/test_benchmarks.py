@@ -16,6 +16,7 @@ CASES = {
     "micro": {
         "queue + converter, telemetry not initialised",
         "span + counter + histogram",
+        "one span, the /traces processor on and off",
         "counter + histogram (metrics only)",
         "queue enqueue + process",
         "converter run",
@@ -87,6 +88,21 @@ def test_the_quick_run_writes_every_case_with_interleaved_samples(tmp_path: Path
     assert "stock instrumentor" in queue["not_applicable"]
     assert queue["extra"]["pywats_otel_spans_dropped"] == 0
     assert "stock instrumentor" in cases["httpx GET to 127.0.0.1 (keep-alive)"]["variants"]
+
+    page = cases["one span, the /traces processor on and off"]
+    assert set(page["variants"]) == {
+        "no telemetry",
+        "bare SDK by hand",
+        "pywats_otel's span pipeline, /traces off",
+        "pywats_otel's span pipeline, /traces on",
+    }
+    # Every variant exported every span it made: /traces takes none away.
+    exported = {value for key, value in page["extra"].items() if key.startswith("exported_")}
+    assert len(exported) == 1
+    assert exported.pop() > 0
+    share, ratio = page["comparisons"]
+    assert (share["kind"], share["goal"]) == ("share", 5.0)
+    assert ratio["kind"] == "ratio"
 
     cpu = cases["CPU time per report"]
     assert set(cpu["variants"]) == {

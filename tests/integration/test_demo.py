@@ -124,9 +124,13 @@ def test_demo_summary_matches_the_metrics_it_served() -> None:
         == summary["left_in_queue"]
     )
     assert re.fullmatch(r"[0-9a-f]{32}", summary["failed_trace_id"])
+    assert summary["traces_url"] == summary["metrics_url"].replace("/metrics", "/traces")
     checks = set(health["checks"])
     assert {"report-queue", "inbox-backlog"} <= checks
-    assert any(name.startswith("url:") for name in checks)
+    [url_check] = [check for name, check in health["checks"].items() if name.startswith("url:")]
+    # After the summary, while --hold keeps the endpoint up, the fake WATS server still
+    # answers: the demo stops it after telemetry, not before.
+    assert url_check["status"] == "ok", url_check
     assert health["service"]["name"] == "pywats-demo-station"
 
 
@@ -142,6 +146,8 @@ def test_demo_text_summary_and_sigterm_stop() -> None:
             "0",
             "--rate",
             "10",
+            "--failure-rate",
+            "0.5",
             "--prometheus-port",
             "0",
             "--seed",
@@ -163,8 +169,17 @@ def test_demo_text_summary_and_sigterm_stop() -> None:
     assert re.search(r"^pywats-otel demo: [\d.]+ s, \d+ test files$", out, re.MULTILINE)
     assert re.search(r"^  converted \d+, conversion failed \d+, rejected \d+$", out, re.MULTILINE)
     assert re.search(r"^  metrics: http://127\.0\.0\.1:\d+/metrics   health: ", out, re.MULTILINE)
+    assert re.search(r"   traces: http://127\.0\.0\.1:\d+/traces$", out, re.MULTILINE)
+    assert re.search(r"serving /metrics, /traces and /health on http://127\.0\.0\.1:\d+", err)
     assert "traces -> none" in out
     assert "[trace_id=" in err
+    # With no trace exporter the summary does not send anyone to Jaeger: it shows the tree.
+    assert "Jaeger" not in out
+    [trace_id] = re.findall(r"^  a failed report's trace ID: ([0-9a-f]{32})$", out, re.MULTILINE)
+    tree = out.split("  its trace:\n", 1)[1].splitlines()
+    assert re.match(r"    convert \S+  \d+\.\d+ m?s  ERROR  ", tree[0]), tree[0]
+    assert "(in a browser: http://127.0.0.1:" in out
+    assert out.count(f"/traces/{trace_id})") == 1
 
 
 def test_demo_on_a_busy_port_says_which_option_to_use() -> None:

@@ -596,6 +596,38 @@ def test_collector_does_not_forward_metrics_that_prometheus_already_scrapes() ->
     ] == ["debug"]
 
 
+def test_exemplars_go_from_the_scrape_to_jaeger() -> None:
+    """Prometheus stores exemplars (the feature flag and a buffer), the Prometheus data source
+    links an exemplar's trace_id to the Jaeger data source, and each latency panel of the
+    station's histograms shows exemplars on one query."""
+    prometheus = load_yaml(COMPOSE)["services"]["prometheus"]
+    assert "--enable-feature=exemplar-storage" in prometheus["command"]
+    assert load_yaml(PROMETHEUS)["storage"]["exemplars"]["max_exemplars"] >= 10000
+    sources = {
+        source["type"]: source
+        for source in load_yaml(GRAFANA_PROVISIONING / "datasources" / "datasources.yml")[
+            "datasources"
+        ]
+    }
+    assert sources["prometheus"]["jsonData"]["exemplarTraceIdDestinations"] == [
+        {"name": "trace_id", "datasourceUid": sources["jaeger"]["uid"]}
+    ]
+    dashboard = json.loads(DASHBOARD.read_text())
+    with_exemplars = {
+        panel["title"]: [t["refId"] for t in panel["targets"] if t.get("exemplar")]
+        for panel in _all_panels(dashboard)
+        if any("_bucket" in t.get("expr", "") for t in panel.get("targets", []))
+    }
+    assert with_exemplars == {
+        "Queue wait time p50 / p95": ["A"],
+        "Processing time p95": ["A"],
+        "Converter duration p95": ["A"],
+        "Upload latency p50 / p95 / p99": ["A"],
+        # Health checks run outside any span: their observations carry no exemplar.
+        "Health check duration p95": [],
+    }
+
+
 def test_grafana_provisions_prometheus_jaeger_and_the_dashboard_folder() -> None:
     """The data sources point at the compose services with the UIDs the dashboard uses, and
     the dashboard provider reads the folder compose mounts station-health.json into."""
@@ -651,6 +683,7 @@ def test_a_real_scrape_of_the_demo_station_serves_every_queried_metric(tmp_path:
                 text = response.read().decode()
     finally:
         station.close()
+        station.stop_server()
     served = {
         sample.name for family in text_string_to_metric_families(text) for sample in family.samples
     }

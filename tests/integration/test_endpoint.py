@@ -8,6 +8,7 @@ import logging
 import socket
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -110,8 +111,49 @@ def test_status_reports_the_endpoint_and_scrapes(telemetry: Any) -> None:
     assert endpoint["last_scrape"] is not None
 
 
+def test_openmetrics_carries_exemplars_on_buckets_and_counters(telemetry: Any) -> None:
+    """Observations made inside a span carry its trace and span ID as exemplars in the
+    OpenMetrics answer, on the bucket they fell in and on the counter; they stay for the next
+    scrape; the text format and observations outside a span carry none."""
+    meter = metrics.get_meter("test")
+    histogram = meter.create_histogram(
+        "station.step.duration", unit="s", explicit_bucket_boundaries_advisory=[0.1, 1.0]
+    )
+    counter = meter.create_counter("pywats.queue.enqueued", unit="{item}")
+    with trace.get_tracer("test").start_as_current_span("convert") as span:
+        histogram.record(0.5, {"pywats.converter.name": "csv"})
+        counter.add(1, {"pywats.queue.name": "reports"})
+    histogram.record(0.05, {"pywats.converter.name": "csv"})
+    context = span.get_span_context()
+    expected = f'# {{span_id="{context.span_id:016x}",trace_id="{context.trace_id:032x}"}}'
+    openmetrics = {"Accept": "application/openmetrics-text; version=1.0.0"}
+
+    def lines() -> dict[str, str]:
+        _, _, body = get(telemetry.metrics_url, openmetrics)
+        rows = body.decode().splitlines()
+        return {
+            "0.1": next(
+                r for r in rows if r.startswith('station_step_duration_seconds_bucket{le="0.1"')
+            ),
+            "1.0": next(
+                r for r in rows if r.startswith('station_step_duration_seconds_bucket{le="1.0"')
+            ),
+            "count": next(r for r in rows if r.startswith("station_step_duration_seconds_count")),
+            "total": next(r for r in rows if r.startswith("pywats_queue_enqueued_total")),
+        }
+
+    for scrape in (lines(), lines()):
+        assert f" 2.0 {expected} 0.5 " in scrape["1.0"]
+        assert f" 1.0 {expected} 1.0 " in scrape["total"]
+        assert "#" not in scrape["0.1"]
+        assert "#" not in scrape["count"]
+    _, _, text = get(telemetry.metrics_url)
+    assert b"trace_id" not in text
+
+
 def test_busy_port_is_a_warning_and_traces_still_flow(caplog: pytest.LogCaptureFixture) -> None:
-    """With the port taken, start-up succeeds, one warning names port and variable, spans flow."""
+    """With the port taken, start-up succeeds, one warning names the port and the keyword
+    argument that chose it, spans flow."""
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", 0))
         squatter.listen(1)
@@ -132,7 +174,10 @@ def test_busy_port_is_a_warning_and_traces_still_flow(caplog: pytest.LogCaptureF
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
     assert f"port {port}" in warnings[0]
-    assert "PYWATS_OTEL_PROMETHEUS_PORT" in warnings[0]
+    # The keyword argument overrides PYWATS_OTEL_PROMETHEUS_PORT: the advice names the keyword.
+    advice = "set the keyword argument prometheus_port of init_telemetry() to a free port"
+    assert advice in warnings[0]
+    assert "PYWATS_OTEL_PROMETHEUS_PORT" not in warnings[0]
     assert len(spans) == 1
     assert url is None
     assert status["endpoint"]["serving"] is False
@@ -155,6 +200,22 @@ def test_busy_port_warning_names_the_variable_that_set_it(
     assert "set OTEL_EXPORTER_PROMETHEUS_PORT to a free port" in caplog.text
 
 
+def test_busy_port_warning_names_the_config_file_that_set_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A port from the TOML file: the warning says to change it there."""
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen(1)
+        config = tmp_path / "station.toml"
+        config.write_text(f"prometheus_port = {squatter.getsockname()[1]}\n")
+        monkeypatch.setenv("PYWATS_OTEL_CONFIG_FILE", str(config))
+        with caplog.at_level(logging.WARNING, logger="pywats_otel"):
+            init_telemetry(prometheus_host="127.0.0.1")
+    assert f"set prometheus_port in the config file {config} to a free port" in caplog.text
+    assert "PYWATS_OTEL_PROMETHEUS_PORT" not in caplog.text
+
+
 def test_shutdown_closes_the_port(telemetry: Any) -> None:
     """After shutdown nothing listens on the endpoint's port any more."""
     port = telemetry.endpoint.port
@@ -171,16 +232,17 @@ def test_answers_go_out_without_waiting_for_the_scrapers_ack(
     Headers and body leave in two writes: with Nagle's algorithm the body would wait for the
     scraper's delayed ACK, 40 ms per request on a kept-alive connection.
     """
-    from pywats_otel._pipeline import endpoint as _endpoint
+    from pywats_otel._pipeline import http_server
 
     seen: list[int] = []
-    setup = _endpoint._Handler.setup
+    tune = http_server.tune
 
-    def recording_setup(handler: Any) -> None:
-        setup(handler)
-        seen.append(handler.connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+    def recording_tune(sock: socket.socket | None) -> None:
+        tune(sock)
+        assert sock is not None
+        seen.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
 
-    monkeypatch.setattr(_endpoint._Handler, "setup", recording_setup)
+    monkeypatch.setattr(http_server, "tune", recording_tune)
     status, _, body = get(telemetry.metrics_url)
     assert status == 200
     assert b"target_info" in body

@@ -123,3 +123,16 @@ def test_health_checks_example_turns_ready_to_503() -> None:
         "WATS server down -> /health/ready: 503 (wats-server: ConnectionError: WATS server does "
         "not answer)" in out
     )
+
+
+def test_recent_traces_example_lists_the_failed_trace_first() -> None:
+    """recent_traces.py reads its own /traces: the failed conversion first, with its error."""
+    out = run_example("recent_traces.py")
+    lines = out.splitlines()
+    assert re.fullmatch(r"trace [0-9a-f]{32} failed: convert ict-csv", lines[0])
+    assert lines[1] == (
+        "  convert ict-csv  ERROR  ValueError: could not convert string to float: 'n/a'"
+    )
+    assert re.fullmatch(r"trace [0-9a-f]{32} ok: convert ict-csv", lines[2])
+    assert lines[3] == "  convert ict-csv  UNSET"
+    assert re.fullmatch(r"in a browser: http://127\.0\.0\.1:\d+/traces", lines[4])

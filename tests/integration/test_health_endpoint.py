@@ -285,7 +285,7 @@ def test_export_counters_move_when_the_collector_stops_and_comes_back(
         )
         assert sample(text, "pywats_otel_export_failures_total", **labels) == 1
         assert check["status"] == "fail"
-        assert check["message"].startswith("1 failed exports since the last success")
+        assert check["message"].startswith("1 failed export since the last success")
 
         receiver = OTLPReceiver(protocol, port=port).start()
         deadline = time.monotonic() + 30

@@ -198,3 +198,23 @@ def test_log_export_to_dead_collector_does_not_feed_back(monkeypatch: pytest.Mon
     [logs] = telemetry.status()["logs"]
     assert logs["exported"] == 0
     assert logs["failed"] + logs["dropped"] == 200
+
+
+def test_a_header_name_in_capitals_reaches_a_grpc_collector() -> None:
+    """gRPC metadata takes lower-case names only: Authorization=... failed every export late
+    with "Invalid metadata"; the name is sent in lower case, as HTTP allows."""
+    with OTLPReceiver("grpc") as receiver:
+        telemetry = init_telemetry(
+            otlp_endpoint=receiver.endpoint,
+            otlp_headers="Authorization=Bearer%20t0ken",
+            metrics_exporter="none",
+            logs_exporter="none",
+        )
+        trace.get_tracer("pywats_otel.test").start_span("upload").end()
+        assert telemetry.force_flush(timeout_s=10)
+        assert receiver.wait_for(lambda r: bool(r.spans))
+        [traces] = telemetry.status()["traces"]
+        telemetry.shutdown(timeout_s=5)
+    assert [span.name for span in receiver.spans] == ["upload"]
+    assert receiver.headers[0]["authorization"] == "Bearer t0ken"
+    assert (traces["exported"], traces["failed"]) == (1, 0)

@@ -165,6 +165,7 @@ def test_disabled_starts_no_thread_and_opens_no_socket(monkeypatch: pytest.Monke
         assert not span.get_span_context().is_valid
     assert telemetry.status() == {
         "enabled": False,
+        "active": False,
         "shut_down": False,
         # The default version is pywats-api's, where it is installed (as in CI).
         "service": {
@@ -399,7 +400,7 @@ def test_broken_plugin_is_a_warning_not_a_crash(
         with caplog.at_level(logging.WARNING, logger="pywats_otel"):
             assert "broken" not in _exporters.available_exporters("traces")
         assert "exporter plug-in 'broken'" in caplog.text
-        with pytest.raises(TelemetryConfigError, match="known: console, otlp, none"):
+        with pytest.raises(TelemetryConfigError, match="known: console, otlp, tree, none"):
             load_settings({"traces_exporter": "broken"})
     finally:
         _exporters.reset_plugins()
@@ -426,29 +427,41 @@ def test_missing_exporter_package_names_what_to_install() -> None:
 
 def test_otlp_arguments_convert_milliseconds_and_add_signal_paths() -> None:
     """The spec's milliseconds become the exporters' seconds; HTTP gets /v1/<signal>."""
+    from pywats_otel._config.otlp import otlp_options
+
     grpc_settings = load_settings(
         {"otlp_endpoint": "http://collector:4317", "otlp_timeout": 2500, "otlp_headers": "a=b"},
         environ={},
     )
-    kwargs = _exporters._grpc_kwargs(grpc_settings)
+    kwargs = _exporters._grpc_kwargs(otlp_options(grpc_settings, "traces"))
     assert kwargs["timeout"] == 2.5
     assert kwargs["insecure"] is True
     assert kwargs["headers"] == {"a": "b"}
+    assert kwargs["channel_options"] == _exporters.GRPC_CHANNEL_OPTIONS
     http_settings = load_settings(
         {"otlp_endpoint": "https://collector:4318/", "otlp_protocol": "http/protobuf"}, environ={}
     )
-    assert _exporters._http_kwargs(http_settings, "logs")["endpoint"] == (
+    assert _exporters._http_kwargs(otlp_options(http_settings, "logs"))["endpoint"] == (
         "https://collector:4318/v1/logs"
     )
-    tls = load_settings({"otlp_endpoint": "https://collector:4317"}, environ={})
+    tls = otlp_options(
+        load_settings({"otlp_endpoint": "https://collector:4317"}, environ={}), "traces"
+    )
     assert _exporters._grpc_kwargs(tls)["insecure"] is False
     assert "credentials" in _exporters._grpc_kwargs(tls)
 
 
 def test_endpoint_credentials_never_reach_descriptions() -> None:
     """A user:password in the endpoint URL is cut from what is logged and shown."""
-    assert _exporters.redact_url("https://u:pw@collector:4318/x") == (
-        "https://REDACTED:REDACTED@collector:4318/x"
+    from opentelemetry.sdk.resources import Resource
+
+    settings = load_settings(
+        {"otlp_endpoint": "https://u:pw@collector:4318/x", "otlp_protocol": "http/protobuf"},
+        environ={},
+    )
+    context = _exporters.ExporterContext(settings, Resource({}), "traces")
+    assert _exporters.get("otlp", "traces").describe(context) == (
+        "otlp http/protobuf https://REDACTED:REDACTED@collector:4318/x/v1/traces"
     )
 
 
@@ -495,6 +508,74 @@ def test_shutdown_telemetry_shuts_the_running_handle_down() -> None:
     with capture_telemetry() as captured:
         assert pywats_otel.shutdown_telemetry(timeout_s=2) is True
         assert captured.telemetry.is_shut_down
+
+
+def test_an_exporter_whose_shutdown_raises_makes_every_shutdown_false_said_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The first shutdown() said False, the second True: the result is one, logged once; the
+    exporter's spans were exported all the same, and the other signals shut down."""
+
+    class Sink(SpanExporter):
+        def __init__(self) -> None:
+            self.spans: list[str] = []
+
+        def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+            self.spans += [span.name for span in spans]
+            return SpanExportResult.SUCCESS
+
+        def shutdown(self) -> None:
+            raise OSError("socket already closed")
+
+    sink = Sink()
+    _exporters.register_builtin("raising", ExporterSpec(span_exporter=lambda context: sink))
+    try:
+        with (
+            caplog.at_level(logging.WARNING, logger="pywats_otel"),
+            capture_telemetry(traces_exporter="memory,raising") as captured,
+        ):
+            with trace.get_tracer("test").start_as_current_span("last"):
+                pass
+            results = [captured.telemetry.shutdown(timeout_s=2) for _ in range(3)]
+            status = captured.telemetry.status()
+    finally:
+        _exporters.unregister_builtin("raising")
+    assert results == [False, False, False]
+    assert sink.spans == ["last"]
+    assert [s.name for s in captured.span_exporter.get_finished_spans()] == ["last"]
+    warnings = [
+        r.getMessage() for r in caplog.records if r.getMessage().startswith("pywats_otel: shutdown")
+    ]
+    assert warnings == [
+        "pywats_otel: shutdown within 2.0 s was not clean: the traces exporter raising failed "
+        "to shut down: OSError: socket already closed; what was left behind is lost (status() "
+        "counts it as left_behind and dropped)"
+    ]
+    assert status["shutdown"]["clean"] is False
+    assert [t["exported"] for t in status["traces"]] == [1, 1]
+
+
+def test_init_after_shutdown_says_telemetry_is_off_and_counts_what_it_drops(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """init_telemetry() after shutdown() returns the old handle, whose status() said
+    enabled: True while every later span was dropped unseen."""
+    with capture_telemetry() as captured:
+        assert captured.telemetry.shutdown(timeout_s=2) is True
+        with caplog.at_level(logging.WARNING, logger="pywats_otel"):
+            again = init_telemetry()
+        tracer = trace.get_tracer("test")
+        for _ in range(2):
+            with tracer.start_as_current_span("after"):
+                pass
+        status = again.status()
+    assert again is captured.telemetry
+    assert (status["enabled"], status["active"], status["shut_down"]) == (True, False, True)
+    assert status["shutdown"]["clean"] is True
+    assert "telemetry is off for the rest of this process" in status["shutdown"]["note"]
+    [traces] = status["traces"]
+    assert (traces["dropped"], traces["dropped_after_shutdown"], traces["exported"]) == (2, 2, 0)
+    assert "spans and log records from now on are dropped" in caplog.text
 
 
 def test_the_resource_hashes_and_compares_as_the_sdk_s_does() -> None:

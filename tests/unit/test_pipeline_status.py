@@ -95,7 +95,7 @@ def test_exporter_health_check_follows_the_exports(switchable: _Switchable) -> N
     check = failing[1]["checks"]["export:traces:switchable"]
     assert (failing[0], failing[1]["status"], check["status"]) == (200, "degraded", "fail")
     assert check["critical"] is False
-    assert check["message"].startswith("1 failed exports since the last success (")
+    assert check["message"].startswith("1 failed export since the last success (")
     assert check["message"].endswith("refused the connection")
     assert ready == (200, {"status": "degraded"})
     assert recovered[1]["checks"]["export:traces:switchable"]["status"] == "ok"
@@ -119,7 +119,7 @@ def test_every_new_metric_is_documented_with_a_description() -> None:
     docs = (Path(__file__).resolve().parents[2] / "docs" / "health.md").read_text()
     prefixes = ("process.", "system.", "pywats.otel.", "pywats.health.")
     infos = [info for info in semconv.METRICS if info.name.startswith(prefixes)]
-    assert len(infos) == 12
+    assert len(infos) == 14
     for info in infos:
         assert info.description.endswith(".")
         assert f"`{info.name}`" in docs, info.name

@@ -166,7 +166,7 @@ def test_unknown_exporter_lists_the_known_ones() -> None:
     """The message for an unknown exporter names every exporter that would work."""
     message = str(_refused({"traces_exporter": "jaeger"}, {}))
     assert "unknown traces exporter 'jaeger'" in message
-    assert "known: console, otlp, none" in message
+    assert "known: console, otlp, tree, none" in message
     assert "keyword argument traces_exporter" in message
 
 
@@ -290,3 +290,133 @@ def test_a_range_is_declared_once_and_its_accepted_text_derived() -> None:
         "invalid telemetry setting prometheus_port from keyword argument prometheus_port: "
         "out of range, got 70000 (accepted: an integer from 0 to 65535)"
     )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "setting"),
+    [
+        ("OTEL_EXPORTER_OTLP_INSECURE", "yes", "otlp_insecure"),
+        ("OTEL_EXPORTER_OTLP_INSECURE", "1", "otlp_insecure"),
+        ("OTEL_EXPORTER_OTLP_INSECURE", "on", "otlp_insecure"),
+        ("PYWATS_OTEL_ENABLED", "0", "enabled"),
+        ("PYWATS_OTEL_LOG_CORRELATION", "off", "log_correlation"),
+        ("PYWATS_OTEL_CONVERTER_RECORD_PATH", "t", "converter_record_path"),
+        ("OTEL_SDK_DISABLED", "yes", "enabled"),
+    ],
+)
+def test_a_boolean_from_the_environment_is_true_or_false_only(
+    variable: str, value: str, setting: str
+) -> None:
+    """yes, 1, on and t are refused as OTEL_SDK_DISABLED=yes always was, not taken as true."""
+    error = _refused({}, {variable: value})
+    assert error.setting == setting
+    assert str(error) == (
+        f"invalid telemetry setting {setting} from environment variable {variable}: "
+        f"expected true or false, got {value!r} (accepted: true or false)"
+    )
+
+
+@pytest.mark.parametrize("text", ['"yes"', "1", '"on"'])
+def test_a_boolean_in_the_config_file_is_true_or_false_only(tmp_path: Path, text: str) -> None:
+    """TOML enabled = "yes" (or 1) is refused naming the file and key; "TRUE" is taken."""
+    config = tmp_path / "otel.toml"
+    config.write_text(f"enabled = {text}\n")
+    error = _refused({}, {"PYWATS_OTEL_CONFIG_FILE": str(config)})
+    assert error.setting == "enabled"
+    assert error.source == f"config file {config} (key enabled)"
+    assert "expected true or false" in str(error)
+    config.write_text('enabled = "TRUE"\nconverter_record_path = " False "\n')
+    settings = load_settings({}, environ={"PYWATS_OTEL_CONFIG_FILE": str(config)})
+    assert (settings.enabled, settings.converter_record_path) == (True, False)
+    assert load_settings({"otlp_insecure": "false"}).otlp_insecure is False
+
+
+@pytest.mark.parametrize(
+    ("headers", "protocol", "said"),
+    [
+        ("a=Sekr1t%0D%0AX-Injected: 1", "grpc", "a line break or another control character"),
+        ("a=Sekr1t%0AX-Injected: 1", "http/protobuf", "a line break or another control character"),
+        ("x-tenant=Sekr1t-caf%C3%A9", "http/protobuf", "non-ASCII"),
+        ("c=Sekr1t%ZZ", "grpc", "bad percent-escape"),
+        ("c=Sekr1t100%", "http/protobuf", "bad percent-escape"),
+        ("grpc-timeout=Sekr1t", "grpc", "cannot be gRPC metadata"),
+        ("x-token-bin=Sekr1t", "grpc", "cannot be gRPC metadata"),
+        ("x~y=Sekr1t", "grpc", "cannot be gRPC metadata"),
+        ("a=Sekr1t,A=Sekr1t", "grpc", "given twice"),
+    ],
+)
+def test_headers_the_wire_cannot_carry_are_refused_at_start_without_the_value(
+    headers: str, protocol: str, said: str
+) -> None:
+    """Refused at start (not every export failing late with Invalid metadata); value hidden."""
+    error = _refused(
+        {}, {"OTEL_EXPORTER_OTLP_HEADERS": headers, "OTEL_EXPORTER_OTLP_PROTOCOL": protocol}
+    )
+    message = str(error)
+    assert error.setting == "otlp_headers"
+    assert error.source == "environment variable OTEL_EXPORTER_OTLP_HEADERS"
+    assert said in message
+    assert "Sekr1t" not in message
+
+
+def test_header_names_are_lower_case_and_reserved_grpc_names_pass_over_http() -> None:
+    """HTTP names are case-insensitive, gRPC metadata lower case: names are kept lower case."""
+    settings = load_settings(
+        {},
+        environ={
+            "OTEL_EXPORTER_OTLP_HEADERS": "Authorization=Bearer%20t,X-Tenant=a",
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+        },
+    )
+    assert list(settings.otlp_headers) == ["authorization", "x-tenant"]
+    settings = load_settings({"otlp_protocol": "http/protobuf", "otlp_headers": "X-Foo-Bin=1"})
+    assert list(settings.otlp_headers) == ["x-foo-bin"]
+
+
+def test_a_bad_percent_escape_in_resource_attributes_is_refused_and_shown() -> None:
+    """Not secret, so the entry is quoted: site=Oslo%2 would otherwise be kept literally."""
+    error = _refused({}, {"OTEL_RESOURCE_ATTRIBUTES": "line=7,site=Oslo%2"})
+    assert error.setting == "resource_attributes"
+    assert "entry 2 has a bad percent-escape" in str(error)
+    assert "'site=Oslo%2'" in str(error)
+
+
+def test_a_config_file_that_is_not_utf8_names_the_file(tmp_path: Path) -> None:
+    """A bare UnicodeDecodeError named neither file nor setting; now TelemetryConfigError."""
+    config = tmp_path / "otel.toml"
+    config.write_bytes(b'service_name = "station-\xe9"\n')
+    error = _refused({}, {"PYWATS_OTEL_CONFIG_FILE": str(config)})
+    assert error.setting == "config_file"
+    assert error.source == "environment variable PYWATS_OTEL_CONFIG_FILE"
+    assert f"{config} is not UTF-8 text (byte 0xe9 at offset 24)" in str(error)
+
+
+@pytest.mark.parametrize("host", ["not a host!", "-station", "a..b", "st_ation", "x" * 64])
+def test_the_prometheus_host_must_be_a_host_name_or_ip_address(host: str) -> None:
+    """A host that cannot be bound is refused at start instead of starting without /metrics."""
+    error = _refused({}, {"OTEL_EXPORTER_PROMETHEUS_HOST": host})
+    assert error.setting == "prometheus_host"
+    assert "is neither an IP address nor a host name" in str(error)
+    assert "accepted: a host name or IP address" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("host", "kept"),
+    [
+        ("localhost", "localhost"),
+        ("[::1]", "::1"),
+        ("0.0.0.0", "0.0.0.0"),
+        ("st-7.lab.", "st-7.lab."),
+    ],
+)
+def test_host_names_and_addresses_are_taken(host: str, kept: str) -> None:
+    assert load_settings({"prometheus_host": host}).prometheus_host == kept
+
+
+def test_text_that_is_not_utf8_is_refused_for_resource_settings() -> None:
+    """A non-UTF-8 byte in the environment arrives as a lone surrogate: OTLP cannot send it."""
+    error = _refused({}, {"OTEL_SERVICE_NAME": "station-\udce9"})
+    assert error.setting == "service_name"
+    assert "is not UTF-8 text" in str(error)
+    error = _refused({}, {"OTEL_RESOURCE_ATTRIBUTES": "site=oslo-\udce9"})
+    assert error.setting == "resource_attributes"

@@ -83,6 +83,9 @@ class FakeWATSServer:
             return self._state.timeouts
 
     def stop(self) -> None:
+        """Stop serving; a second call does nothing."""
+        if self._stopping.is_set():
+            return
         self._stopping.set()
         self._server.shutdown()
         self._server.server_close()

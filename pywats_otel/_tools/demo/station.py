@@ -21,6 +21,7 @@ from typing import Any, TextIO
 import httpx
 
 from pywats_otel import correlation, health, queue
+from pywats_otel._base.text import plural
 from pywats_otel._tools.demo.converters import convert
 from pywats_otel._tools.demo.files import TestFileWriter
 from pywats_otel._tools.demo.server import FakeWATSServer
@@ -68,6 +69,7 @@ class DemoSummary:
     failed_trace_id: str = ""
     metrics_url: str | None = None
     health_url: str | None = None
+    traces_url: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -135,6 +137,7 @@ class _Counts:
     lock: threading.Lock = field(default_factory=threading.Lock)
     values: dict[str, int] = field(default_factory=dict)
     failed_trace_id: str = ""
+    failed_upload: bool = False
 
     def add(self, name: str, amount: int = 1) -> None:
         with self.lock:
@@ -144,15 +147,19 @@ class _Counts:
         with self.lock:
             return self.values.get(name, 0)
 
-    def failure(self, trace_id: str) -> None:
+    def failure(self, trace_id: str, *, upload: bool = False) -> None:
+        """Note a report that failed for good; an upload's failure (a longer trace: convert,
+        queue, every attempt) wins over a converter's."""
         with self.lock:
-            if trace_id:
+            if trace_id and (upload or not self.failed_upload):
                 self.failed_trace_id = trace_id
+                self.failed_upload = upload
 
 
 class Station:
     """The demo station. :meth:`run` blocks until the files stop and the queue is drained, or
-    :meth:`stop` is called."""
+    :meth:`stop` is called. The fake WATS server runs from the start until
+    :meth:`stop_server`: stop it after telemetry, whose health check requests it."""
 
     def __init__(self, options: DemoOptions, workdir: Path) -> None:
         self.options = options
@@ -272,7 +279,7 @@ class Station:
             work.outcome = "failed"
             self.queue.give_up(path)
             self.counts.add("upload_failed")
-            self.counts.failure(correlation.current_correlation_id())
+            self.counts.failure(correlation.current_correlation_id(), upload=True)
             _logger.warning(
                 "upload of %s failed after %d attempts: %s", item["id"], attempt, problem
             )
@@ -300,11 +307,14 @@ class Station:
             self._stop.set()
             for thread in threads:
                 thread.join(2.0)
-            self.server.stop()
         return self.summary()
 
     def stop(self) -> None:
         self._stop.set()
+
+    def stop_server(self) -> None:
+        """Stop the fake WATS server (after telemetry's shutdown, or its check fails)."""
+        self.server.stop()
 
     def close(self) -> None:
         """Take the station's callbacks and checks out of the telemetry."""
@@ -317,13 +327,13 @@ class Station:
         probe = self.queue.pending / ".probe"
         probe.write_text("ok", encoding="utf-8")
         probe.unlink()
-        return f"{self.queue.depth()['pending']} reports pending"
+        return f"{plural(self.queue.depth()['pending'], 'report')} pending"
 
     def _inbox_backlog(self) -> health.CheckResult:
         waiting = sum(1 for _ in self.inbox.glob("*.*"))
         if waiting > 100:
-            return health.warn(f"{waiting} files wait for conversion")
-        return health.ok(f"{waiting} files wait for conversion")
+            return health.warn(f"{plural(waiting, 'file')} waiting for conversion")
+        return health.ok(f"{plural(waiting, 'file')} waiting for conversion")
 
     def progress_line(self) -> str:
         counts = self.counts
