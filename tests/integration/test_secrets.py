@@ -10,9 +10,9 @@ log lines, and what a real OTLP receiver got (spans, metrics, log records). The 
 from __future__ import annotations
 
 import json
-import re
 import logging
 import os
+import re
 import subprocess
 import sys
 import urllib.request
