@@ -163,7 +163,6 @@ class ExportStats:
             )
 
     def record_failure(self, items: int, error: str | None) -> None:
-        diagnosis = self._diagnosis()
         now = _clock()
         with self._lock:
             self._settle_abandoned(items)
@@ -171,8 +170,6 @@ class ExportStats:
             self.failed_exports += 1
             self.consecutive_failures += 1
             cause = scrub(printable(error)) if error else "the exporter reported no cause"
-            if diagnosis:
-                cause = f"{cause}; {scrub(printable(diagnosis))}"
             self.last_error = cause
             self.last_error_time = time.time()
             self._failures_since_warning += 1
@@ -183,6 +180,13 @@ class ExportStats:
                 count, self._failures_since_warning = self._failures_since_warning, 0
                 self._warned_since_success = True
             message, lost = self.last_error, self.failed
+        # Counted first: the diagnosis (the first failure only) may take a few seconds.
+        diagnosis = self._diagnosis()
+        if diagnosis:
+            message = f"{cause}; {scrub(printable(diagnosis))}"
+            with self._lock:
+                if self.last_error == cause:
+                    self.last_error = message
         if due:
             since = "so far" if first else "since the last report of this"
             _logger.warning(

@@ -268,6 +268,14 @@ class HttpServer:
                 answer = await asyncio.wait_for(
                     loop.run_in_executor(self._workers, self._safe_answer, request), remaining
                 )
+            except RuntimeError:
+                # The workers are gone: the server is stopping, or the interpreter is exiting
+                # (concurrent.futures refuses new work before the atexit shutdown stops us).
+                _debug(
+                    "stopping", "%s arrived while the endpoint stops: answered 503", request.path
+                )
+                answer = (503, "text/plain", b"the endpoint is stopping\n", {})
+                keep_alive = False
             except (asyncio.TimeoutError, TimeoutError):
                 _debug(
                     "deadline",

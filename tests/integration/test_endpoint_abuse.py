@@ -3,6 +3,7 @@ connections. Probes and scrapes keep answering; nothing reaches stderr."""
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import socket
@@ -12,6 +13,7 @@ import sys
 import textwrap
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 
@@ -116,7 +118,7 @@ def test_clients_that_reset_or_leave_early_print_no_traceback() -> None:
     assert err == ""
     gone = [line for line in out.splitlines() if "pywats_otel endpoint:" in line]
     assert gone, out
-    assert all("Traceback" not in line for line in out.splitlines())
+    assert all("Traceback" not in line for line in out.splitlines()), out
     kinds = [line.split(":", 2)[1] for line in gone]
     assert len(kinds) == len(set(kinds)), gone
 
@@ -236,3 +238,26 @@ def test_connections_beyond_the_cap_are_answered_503(
     while endpoint.open_connections > 0 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _get(f"http://127.0.0.1:{port}/health/live")[0] == 200
+
+
+def test_a_request_while_the_workers_are_gone_is_answered_503_without_a_warning(
+    station: Telemetry, caplog: pytest.LogCaptureFixture
+) -> None:
+    """At interpreter exit concurrent.futures refuses new work before the atexit shutdown stops
+    the endpoint: a scrape then gets 503, and no traceback reaches the log."""
+    assert station.endpoint is not None
+    server = station.endpoint._server
+    assert server is not None
+    server._workers.shutdown(wait=True)
+    with caplog.at_level(logging.DEBUG, logger="pywats_otel"):
+        try:
+            _get(f"{station.endpoint.url}/metrics")
+        except urllib.error.HTTPError as error:
+            status, body = error.code, error.read()
+        else:  # pragma: no cover - the assertion below reports it
+            status, body = 200, b""
+        live, _ = _get(f"{station.endpoint.url}/health/live")  # answered on the loop itself
+    assert (status, body) == (503, b"the endpoint is stopping\n")
+    assert live == 200
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert any("arrived while the endpoint stops" in r.getMessage() for r in caplog.records)
