@@ -1,8 +1,9 @@
 """Run the benchmarks and write results/results.md (the tables) and results/results.json (the
-raw figures): Micro, Pipeline and Scale, in that order.
+raw figures): Instruction counts, Micro, Pipeline and Scale, in that order.
 
-python -m benchmarks [--rounds N] [--quick] [--out results] [--only micro,pipeline,scale]
+python -m benchmarks [--rounds N] [--quick] [--out results] [--only counts,micro,pipeline,scale]
                      [--pipeline-rounds N] [--pipeline-reports N] [--scale-reports N]
+                     [--count-repeats N]
 """
 
 from __future__ import annotations
@@ -54,6 +55,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="reports of the memory case (default 100,000; 2,000 with --quick)",
     )
+    parser.add_argument(
+        "--count-repeats",
+        type=int,
+        default=None,
+        help="pairs of valgrind runs per station variant in the counts section (default 2)",
+    )
     args = parser.parse_args(argv)
     rounds = 3 if args.quick else args.rounds
     meta = environment(rounds, args.quick)
@@ -72,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             pipeline_rounds=args.pipeline_rounds,
             pipeline_reports=args.pipeline_reports,
             scale_reports=args.scale_reports,
+            count_repeats=args.count_repeats,
         )
         sys.stderr.write(f"benchmarks: {section} took {time.monotonic() - section_started:.0f} s\n")
     meta["duration_s"] = round(time.monotonic() - started, 1)

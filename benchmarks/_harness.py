@@ -28,8 +28,13 @@ SetUpOperation = tuple[Callable[[], Callable[[], None]], Operation]
 
 #: The folder of the project (the benchmarks' subprocesses start there).
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = ("micro", "pipeline", "scale")
-_TITLES = {"micro": "Micro", "pipeline": "Pipeline", "scale": "Scale"}
+SECTIONS = ("counts", "micro", "pipeline", "scale")
+_TITLES = {
+    "counts": "Instruction counts",
+    "micro": "Micro",
+    "pipeline": "Pipeline",
+    "scale": "Scale",
+}
 
 
 def quartiles(values: Sequence[float]) -> tuple[float, float, float]:
@@ -58,7 +63,8 @@ class Comparison:
     - ``share``: (variant - reference) / (reference - base) in percent: the variant's extra
       cost as a share of the reference's own overhead over ``base``;
     - ``overhead ratio``: (variant - base) / (reference - base): the variant's overhead over
-      ``base`` beside the reference's.
+      ``base`` beside the reference's;
+    - ``difference``: variant - reference, in the case's unit.
     ``goal`` is the upper bound the figure should stay under (a budget goal, reported, not
     asserted).
     """
@@ -66,7 +72,7 @@ class Comparison:
     label: str
     variant: str
     reference: str
-    kind: Literal["ratio", "overhead", "share", "overhead ratio"] = "ratio"
+    kind: Literal["ratio", "overhead", "share", "overhead ratio", "difference"] = "ratio"
     base: str | None = None
     goal: float | None = None
     goal_text: str = ""
@@ -84,6 +90,10 @@ class Comparison:
                     share = (v - r) / (r - b)
                     values.append(100.0 * share if self.kind == "share" else 1.0 + share)
             return values
+        if self.kind == "difference":
+            return [
+                v - r for v, r in zip(samples[self.variant], samples[self.reference], strict=True)
+            ]
         for v, r in zip(samples[self.variant], samples[self.reference], strict=True):
             if r > 0:
                 values.append(v / r if self.kind == "ratio" else 100.0 * (v / r - 1.0))
@@ -113,6 +123,8 @@ class Comparison:
         info = self.summary(samples)
         if self.kind in ("ratio", "overhead ratio"):
             return f"{info['median']:.3f} (IQR {info['iqr']:.3f})"
+        if self.kind == "difference":
+            return f"{info['median']:+.1f} (IQR {info['iqr']:.1f})"
         return f"{info['median']:+.2f} % (IQR {info['iqr']:.2f})"
 
 
@@ -143,6 +155,8 @@ class CaseResult:
     extra: dict[str, Any] = field(default_factory=dict)
     #: Variants whose ratio to the baseline means nothing (a different quantity).
     no_ratio: frozenset[str] = frozenset()
+    #: Markdown lines shown after the section's notes (a table that sets cases side by side).
+    tables: list[str] = field(default_factory=list)
 
     def median(self, variant: str) -> float:
         return statistics.median(self.samples[variant])
@@ -175,6 +189,7 @@ class CaseResult:
             "comparisons": [c.summary(self.samples) for c in self.comparisons],
             "checks": [vars(check) for check in self.checks],
             "extra": self.extra,
+            "tables": self.tables,
         }
 
 
@@ -465,6 +480,9 @@ def render_markdown(results: list[CaseResult], meta: dict[str, Any]) -> str:
         ]
         if notes:
             lines += ["", *notes]
+        for result in cases:
+            if result.tables:
+                lines += ["", *result.tables]
         lines.append("")
     return "\n".join(lines)
 

@@ -16,9 +16,10 @@ of :func:`ok`, :func:`warn`, :func:`fail`; raising counts as fail with the excep
 
     health.register_check("queue-folder", queue_folder_writable, critical=True, timeout_s=2.0)
 
-Every check runs in a daemon thread of its own (``async`` checks on an event loop of this
-module), so one that hangs is cut at its timeout, reported as ``timeout``, and left to finish
-on its own; it is not started again while it still runs, so hung checks cannot pile up.
+Every check runs in a daemon thread (``async`` checks on an event loop of this module), one
+of a few kept waiting for work, so one that hangs is cut at its timeout, reported as
+``timeout``, and left to finish on its own in its thread while the others go on; it is not
+started again while it still runs, so hung checks cannot pile up.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import contextlib
 import inspect
 import logging
 import math
+import queue
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -247,6 +249,54 @@ class _EventLoop:
             return self._loop
 
 
+class _Workers:
+    """Daemon threads that run sync checks and background refreshes, one job at a time each,
+    and wait for the next: an idle station's scrapes start no thread. A thread is started only
+    when every worker is busy, so a hung check keeps its own worker while the others go on; at
+    most ``_MAX_IDLE`` wait idle."""
+
+    _MAX_IDLE = 4
+    _IDLE_NAME = "pywats-otel-health"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle: list[queue.SimpleQueue[Callable[[], None] | None]] = []
+
+    def submit(self, name: str, job: Callable[[], None]) -> None:
+        """Run ``job`` on an idle worker, or on a new one; RuntimeError at interpreter exit."""
+        with self._lock:
+            inbox = self._idle.pop() if self._idle else None
+        if inbox is None:
+            inbox = queue.SimpleQueue()
+            threading.Thread(
+                target=self._serve, args=(inbox,), name=self._IDLE_NAME, daemon=True
+            ).start()
+        inbox.put(lambda: self._named(name, job))
+
+    @staticmethod
+    def _named(name: str, job: Callable[[], None]) -> None:
+        thread = threading.current_thread()
+        thread.name = name
+        try:
+            job()
+        finally:
+            thread.name = _Workers._IDLE_NAME
+
+    def _serve(self, inbox: queue.SimpleQueue[Callable[[], None] | None]) -> None:
+        while True:
+            job = inbox.get()
+            if job is None:
+                return
+            job()  # jobs catch what they raise: a check's failure is its result
+            with self._lock:
+                if len(self._idle) >= self._MAX_IDLE:
+                    return
+                self._idle.append(inbox)
+
+
+_workers = _Workers()
+
+
 async def _await(awaitable: Awaitable[object]) -> object:
     return await awaitable
 
@@ -404,7 +454,7 @@ class HealthRegistry:
                 self._refreshing.clear()
 
         try:
-            threading.Thread(target=refresh, name="pywats-otel-health", daemon=True).start()
+            _workers.submit("pywats-otel-health-refresh", refresh)
         except RuntimeError:  # interpreter shutting down
             self._refreshing.clear()
 
@@ -472,9 +522,7 @@ class HealthRegistry:
             finally:
                 run.finished.set()
 
-        threading.Thread(
-            target=target, name=f"pywats-otel-health-{check.name}", daemon=True
-        ).start()
+        _workers.submit(f"pywats-otel-health-{check.name}", target)
 
     def _start_async(self, check: _Check, run: _Run) -> None:
         loop = self._loop.get()

@@ -37,6 +37,7 @@ from opentelemetry import metrics, propagate, trace
 from opentelemetry.trace import INVALID_SPAN, Span, SpanKind
 
 from pywats_otel import semconv
+from pywats_otel._base import w3c
 from pywats_otel._base.otel import PerMeterProvider, create_instrument, tracer
 from pywats_otel._base.ratelimit import warn_once
 from pywats_otel._base.scope import (
@@ -154,7 +155,7 @@ def _write_carrier(carrier: object) -> None:
         for key in _propagator_fields():
             if key in carrier:
                 del carrier[key]
-    propagate.inject(carrier)
+    w3c.inject(carrier, otel_context.get_current())
     carrier[semconv.CARRIER_ENQUEUED_AT] = f"{time.time():.6f}"
 
 
@@ -173,7 +174,7 @@ def _read_carrier(carrier: object) -> tuple[otel_context.Context, float | None]:
     if not carrier:
         return empty, None
     try:
-        parent = propagate.extract(carrier, context=empty)
+        parent = w3c.extract(carrier, empty)
     except Exception:
         warn_once(
             "queue-carrier-extract",

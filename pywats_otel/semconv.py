@@ -588,7 +588,8 @@ SPANS: tuple[SpanInfo, ...] = (
     SpanInfo(
         SPAN_HTTP_CLIENT,
         "CLIENT",
-        "One httpx request, from the stock instrumentor; the URL without credentials or "
+        "One httpx request (pywats_otel's transport instrumentation, or the stock "
+        "instrumentor with `httpx_instrumentation=stock`); the URL without credentials or "
         "sensitive query values.",
         (
             HTTP_REQUEST_METHOD,

@@ -176,3 +176,54 @@ def converter_plain(path: str) -> Operation:
         work()
 
     return operation
+
+
+# -- httpx --------------------------------------------------------------------------------
+
+
+def httpx_by_hand(client: Any, url: str, tracer: trace.Tracer, duration: Any) -> Operation:
+    """A GET with what pywats_otel's httpx instrumentation records, written by hand around the
+    call: the CLIENT span with the stable HTTP attributes, traceparent and the correlation
+    header, the duration histogram with its attributes."""
+    import httpx
+
+    parsed = httpx.URL(url)
+    host, port = parsed.host, parsed.port
+    start_attributes: dict[str, Any] = {
+        semconv.HTTP_REQUEST_METHOD: "GET",
+        semconv.URL_FULL: url,
+        semconv.SERVER_ADDRESS: host,
+        semconv.NETWORK_PEER_ADDRESS: host,
+        semconv.SERVER_PORT: port,
+        semconv.NETWORK_PEER_PORT: port,
+    }
+
+    def operation() -> None:
+        with tracer.start_as_current_span(
+            "GET", kind=SpanKind.CLIENT, attributes=start_attributes
+        ) as span:
+            headers: dict[str, str] = {}
+            propagate.inject(headers)
+            headers["X-Correlation-ID"] = format(span.get_span_context().trace_id, "032x")
+            started = time.perf_counter()
+            response = client.get(url, headers=headers)
+            elapsed = time.perf_counter() - started
+            protocol = response.http_version.replace("HTTP/", "")
+            span.set_attributes(
+                {
+                    semconv.HTTP_RESPONSE_STATUS_CODE: response.status_code,
+                    semconv.NETWORK_PROTOCOL_VERSION: protocol,
+                }
+            )
+        duration.record(
+            elapsed,
+            {
+                semconv.HTTP_REQUEST_METHOD: "GET",
+                semconv.SERVER_ADDRESS: host,
+                semconv.SERVER_PORT: port,
+                semconv.HTTP_RESPONSE_STATUS_CODE: response.status_code,
+                semconv.NETWORK_PROTOCOL_VERSION: protocol,
+            },
+        )
+
+    return operation

@@ -135,6 +135,27 @@ class _Station:
             answer.update(self._periodic())
         return answer
 
+    def count_run(self, count: int) -> None:
+        """The instruction-count method's run: two warm-up reports, then ``count`` reports
+        with the GC's full passes held (one collection at the end), no flush between them."""
+        template = self.templates[0]
+
+        def report(index: int) -> None:
+            target = self.inbox / f"count-{index:06d}.xml"
+            shutil.copyfile(template, target)
+            self._convert(target)
+            self._upload()
+
+        for index in range(2):
+            report(index)
+        thresholds = gc.get_threshold()
+        gc.collect()
+        gc.set_threshold(thresholds[0], thresholds[1], 1_000_000_000)
+        for index in range(count):
+            report(2 + index)
+        gc.collect()
+        gc.set_threshold(*thresholds)
+
     def _periodic(self) -> dict[str, float]:
         cpu0, wall0 = time.process_time(), time.perf_counter()
         body = self.scrape()
@@ -204,11 +225,16 @@ def worker_main(argv: list[str]) -> int:
     parser.add_argument("--otlp", required=True)
     parser.add_argument("--reports", type=int, required=True)
     parser.add_argument("--steps", type=int, required=True)
+    parser.add_argument("--count", type=int, default=None, help="count mode: N reports, exit")
     args = parser.parse_args(argv)
     # The protocol runs on stdout: everything else goes to stderr.
     out = sys.stdout
     sys.stdout = sys.stderr
     station = _Station(args.variant, args.server, args.otlp, args.reports, args.steps)
+    if args.count is not None:
+        station.count_run(args.count)
+        _reply(out, station.close())
+        return 0
     for line in sys.stdin:
         command = line.strip()
         if command == "ready":

@@ -81,6 +81,7 @@ class SettingsKwargs(TypedDict, total=False):
     metric_cardinality_limit: int | None
     instrumentations: str | Sequence[str] | None
     disabled_instrumentations: str | Sequence[str] | None
+    httpx_instrumentation: Literal["pywats_otel", "stock"] | None
     log_correlation: bool | None
     correlation_header: str | None
     pywats_legacy_metrics: bool | None

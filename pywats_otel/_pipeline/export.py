@@ -537,9 +537,11 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
             feed = self._feed
             if len(feed._queue) >= feed._drain_at:
                 feed._drain()
-        if span.context is not None and span.context.trace_flags.sampled:
+        # The SDK's own on_end (sampled spans to the batch), with the count: one call less.
+        context = span.context
+        if context is not None and context.trace_flags.sampled:
             _count(self, self.stats, self._exact)
-        super().on_end(span)
+            self._batch_processor.emit(span)
 
     def shutdown(self) -> None:
         self._batch_processor.shutdown(timeout_millis=int(self.shutdown_timeout_ms))

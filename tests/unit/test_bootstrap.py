@@ -576,3 +576,21 @@ def test_init_after_shutdown_says_telemetry_is_off_and_counts_what_it_drops(
     [traces] = status["traces"]
     assert (traces["dropped"], traces["dropped_after_shutdown"], traces["exported"]) == (2, 2, 0)
     assert "spans and log records from now on are dropped" in caplog.text
+
+
+def test_the_resource_hashes_and_compares_as_the_sdk_s_does() -> None:
+    """build_resource()'s Resource keeps the SDK's hash and equality (the OTLP encoders group
+    spans by it), computing the hash once."""
+    from opentelemetry.sdk.resources import Resource
+
+    from pywats_otel._config.loader import load_settings
+    from pywats_otel._pipeline.bootstrap import build_resource
+
+    resource = build_resource(load_settings({"service_name": "hash-test"}))
+    plain = Resource(dict(resource.attributes), resource.schema_url)
+    assert hash(resource) == hash(plain) == hash(resource)
+    assert resource == plain
+    assert plain == resource
+    grouped = {plain: "spans"}
+    assert grouped[resource] == "spans"
+    assert resource.attributes["service.name"] == "hash-test"

@@ -258,9 +258,14 @@ def test_init_telemetry_instruments_httpx_s_transports_and_undoes_it_exactly() -
     )
     with capture_telemetry() as captured:
         assert "httpx" in captured.telemetry.instrumentations
-        assert vars(httpx.HTTPTransport)["handle_request"] is not originals[0]
-        assert vars(httpx.AsyncHTTPTransport)["handle_async_request"] is not originals[1]
-        # pywats_otel's failure recorder around the stock instrumentor's wrapper.
+        # pywats_otel's own instrumentation: one wrapper around each method.
+        assert vars(httpx.HTTPTransport)["handle_request"].__wrapped__ is originals[0]
+        assert vars(httpx.AsyncHTTPTransport)["handle_async_request"].__wrapped__ is originals[1]
+    assert vars(httpx.HTTPTransport)["handle_request"] is originals[0]
+    assert vars(httpx.AsyncHTTPTransport)["handle_async_request"] is originals[1]
+    with capture_telemetry(httpx_instrumentation="stock") as captured:
+        assert "httpx" in captured.telemetry.instrumentations
+        # The stock instrumentor's wrapper, pywats_otel's failure recorder around it.
         assert vars(httpx.HTTPTransport)["handle_request"].__wrapped__.__wrapped__ is originals[0]
     assert vars(httpx.HTTPTransport)["handle_request"] is originals[0]
     assert vars(httpx.AsyncHTTPTransport)["handle_async_request"] is originals[1]
@@ -335,14 +340,43 @@ def test_other_instrumentations_keep_their_default_conventions() -> None:
         assert table[HTTP_SIGNAL] is _semconv._StabilityMode.DEFAULT
 
 
-def test_the_hook_never_raises(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_failure_of_the_instrumentation_never_reaches_the_request(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, recorder: Recorder
+) -> None:
+    """pywats_otel's own instrumentation: a failure while starting the span (here the
+    propagator) is logged once; each request goes on and gets its answer, no span stays open."""
+    from pywats_otel.instrumentation import _httpx_own
+
+    def explode(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("odd propagator")
+
+    monkeypatch.setattr(_httpx_own.w3c, "inject", explode)
+    with (
+        caplog.at_level(logging.WARNING, logger="pywats_otel"),
+        capture_telemetry() as captured,
+        httpx.Client(transport=httpx.MockTransport(recorder)) as client,
+    ):
+        instrument_client(client)
+        answers = [client.get("http://wats.example.test/").status_code for _ in range(2)]
+        spans = captured.spans("GET")
+        uninstrument_client(client)
+    assert answers == [200, 200]
+    assert caplog.text.count("tracing an httpx request failed") == 1
+    # Each started span was ended at once (and the request went on untraced).
+    assert len(spans) == 2
+    assert all(span.end_time is not None for span in spans)
+    assert trace.get_current_span() is trace.INVALID_SPAN
+
+
+def test_the_stock_instrumentor_s_hook_never_raises(caplog: pytest.LogCaptureFixture) -> None:
     """Headers that raise inside the hook are logged once; the request would go on."""
+    from pywats_otel.instrumentation import _httpx_stock
 
     class Exploding:
         def __contains__(self, key: object) -> bool:
             raise RuntimeError("odd headers")
 
-    hooks = adapter._Hooks((semconv.URL_FULL,))
+    hooks = _httpx_stock._Hooks((semconv.URL_FULL,))
     info = RequestInfo(b"GET", httpx.URL("http://x.test/"), Exploding(), None, None)  # type: ignore[arg-type]
     with (
         caplog.at_level(logging.WARNING, logger="pywats_otel"),
@@ -395,10 +429,10 @@ def test_a_request_that_raises_still_counts_in_the_duration_metric() -> None:
     assert span.attributes is not None
     assert span.attributes["error.type"] == "ConnectTimeout"
     [(attributes, point)] = points
+    # As on the stock instrumentor's points: no server.port for the scheme's default port.
     assert attributes == {
         "http.request.method": "POST",
         "server.address": "wats.example.com",
-        "server.port": 443,
         "error.type": "ConnectTimeout",
     }
     assert point.count == 1
