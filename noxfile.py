@@ -20,6 +20,8 @@ def install(session: nox.Session, *packages: str) -> None:
 def tests(session: nox.Session) -> None:
     """Unit and integration tests (integration ones start Prometheus and OTLP receivers)."""
     install(session, "-e", ".[test]")
+    # Any value of PYTHONDEVMODE, "0" too, turns Python's development mode on: the tests run
+    # with its checks (asyncio debug, resource warnings), as a careful developer would.
     session.run("pytest", *(session.posargs or ["tests"]), env={"PYTHONDEVMODE": "0"})
 
 

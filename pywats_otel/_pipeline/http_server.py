@@ -130,6 +130,10 @@ class HttpServer:
         self._tls = tls
         self._server_name = server_name
         self._loop = asyncio.new_event_loop()
+        # The endpoint's own loop, not the program's: in Python's development mode
+        # (PYTHONDEVMODE, -X dev) asyncio's debug mode would log a traceback for every client
+        # that resets its connection, which is the client's business (DEBUG lines of ours).
+        self._loop.set_debug(False)
         self._loop.set_exception_handler(self._loop_error)
         self._workers = ThreadPoolExecutor(WORKERS, thread_name_prefix="pywats-otel-endpoint")
         self._server: asyncio.AbstractServer | None = None
