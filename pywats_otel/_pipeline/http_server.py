@@ -8,7 +8,10 @@ connection costs a coroutine while its request arrives; only a complete request 
 ``WORKERS`` threads (rendering /metrics, running health checks), and ``/health/live`` is answered
 on the event loop itself, so a liveness probe answers while every worker is busy. A request's
 head must arrive within ``HEAD_TIMEOUT_S`` and the whole request, answer included, finish within
-``REQUEST_DEADLINE_S``; beyond ``MAX_CONNECTIONS`` open connections a new one is answered 503.
+``REQUEST_DEADLINE_S``. A kept-alive connection may wait ``KEEP_ALIVE_S`` for its next request
+(longer than Prometheus's scrape intervals, so a scraper keeps one connection, and with TLS one
+handshake, instead of one per scrape); beyond ``MAX_CONNECTIONS`` open connections the one idle
+longest is closed for a newcomer, and with none idle the newcomer is answered 503.
 The listen backlog is the system's maximum (socketserver used 5: a burst of probes waited for
 SYN retries). Clients that reset or go away are logged at DEBUG, at most once a minute per kind,
 never as a traceback on stderr.
@@ -36,6 +39,7 @@ from pywats_otel._base.ratelimit import due
 
 __all__ = [
     "HEAD_TIMEOUT_S",
+    "KEEP_ALIVE_S",
     "MAX_CONNECTIONS",
     "REQUEST_DEADLINE_S",
     "WORKERS",
@@ -48,11 +52,18 @@ _logger = logging.getLogger("pywats_otel")
 
 #: Seconds from waiting for a request to having its request line and headers.
 HEAD_TIMEOUT_S = 10.0
+#: Seconds a kept-alive connection may wait for its next request (from the end of the last
+#: answer to the first byte of the next request): longer than common scrape intervals (15 s to
+#: 2 min), so that Prometheus reuses its connection; Prometheus's own client keeps idle
+#: connections 5 minutes. An idle connection costs a coroutine and a socket, and is the first
+#: to be closed when the connections reach ``MAX_CONNECTIONS``.
+KEEP_ALIVE_S = 150.0
 #: Seconds from waiting for a request to having sent its answer.
 REQUEST_DEADLINE_S = 30.0
 #: Threads that answer complete requests (render /metrics, run health checks).
 WORKERS = 8
-#: Open connections beyond which a new one is answered 503 and closed.
+#: Open connections beyond which the one idle longest is closed for a new one, or, with none
+#: idle, the new one is answered 503 and closed.
 MAX_CONNECTIONS = 512
 #: Seconds a client has to complete the TLS handshake.
 HANDSHAKE_TIMEOUT_S = 10.0
@@ -139,8 +150,11 @@ class HttpServer:
         self._server: asyncio.AbstractServer | None = None
         self._thread: threading.Thread | None = None
         self._clients: set[asyncio.Task[None]] = set()
+        # Kept-alive connections waiting for their next request, the longest waiting first.
+        self._idle: dict[asyncio.Task[None], None] = {}
         self.open_connections = 0
         self.refused_connections = 0
+        self.evicted_connections = 0
 
     # -- life cycle
 
@@ -213,12 +227,29 @@ class HttpServer:
         self.open_connections += 1
         try:
             if self.open_connections > MAX_CONNECTIONS:
-                self.refused_connections += 1
-                _debug("too-many", "more than %d connections: one answered 503", MAX_CONNECTIONS)
-                await self._send(writer, (503, "text/plain", b"too many connections\n", {}))
-                return
-            while await self._one_request(reader, writer):
-                pass
+                if self._idle:  # the connection idle longest makes room
+                    oldest = next(iter(self._idle))
+                    del self._idle[oldest]
+                    oldest.cancel()
+                    self.evicted_connections += 1
+                    _debug(
+                        "evicted", "more than %d connections: an idle one closed", MAX_CONNECTIONS
+                    )
+                else:
+                    self.refused_connections += 1
+                    _debug(
+                        "too-many", "more than %d connections: one answered 503", MAX_CONNECTIONS
+                    )
+                    await self._send(writer, (503, "text/plain", b"too many connections\n", {}))
+                    return
+            first = b""
+            while True:
+                answered = await self._one_request(reader, writer, first)
+                if not answered:
+                    break
+                first = await self._next_request(reader, task)
+                if not first:
+                    break
         except asyncio.CancelledError:
             pass
         except (ConnectionError, TimeoutError, ssl.SSLError, OSError) as exc:
@@ -232,22 +263,39 @@ class HttpServer:
             self.open_connections -= 1
             if task is not None:
                 self._clients.discard(task)
+                self._idle.pop(task, None)
             await _close(writer)
 
+    async def _next_request(
+        self, reader: asyncio.StreamReader, task: asyncio.Task[None] | None
+    ) -> bytes:
+        """Wait, idle, up to ``KEEP_ALIVE_S`` for the next request's first byte (b"" when the
+        client closes or the wait ends: the connection closes quietly)."""
+        if task is not None:
+            self._idle[task] = None
+        try:
+            return await asyncio.wait_for(reader.read(1), KEEP_ALIVE_S)
+        except (asyncio.TimeoutError, TimeoutError):
+            return b""
+        finally:
+            if task is not None:
+                self._idle.pop(task, None)
+
     async def _one_request(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, first: bytes = b""
     ) -> bool:
-        """Read, answer and send one request; True when the connection stays open."""
+        """Read, answer and send one request (``first``: its first byte, already read); True
+        when the connection stays open."""
         loop = self._loop
         started = loop.time()
         deadline = started + REQUEST_DEADLINE_S
         progress: list[bytes] = []
         try:
             request, keep_alive, version = await asyncio.wait_for(
-                self._read_head(reader, progress), HEAD_TIMEOUT_S
+                self._read_head(reader, progress, first), HEAD_TIMEOUT_S
             )
         except (asyncio.TimeoutError, TimeoutError):
-            if progress:  # a request begun and not finished in time; else an idle keep-alive
+            if progress or first:  # a request begun and not finished in time; else a silent client
                 _debug("slow", "a request did not arrive within %.0f s: closed", HEAD_TIMEOUT_S)
                 await self._send(writer, (408, "text/plain", b"request timeout\n", {}))
             return False
@@ -310,9 +358,9 @@ class HttpServer:
             return 500, "text/plain", b"internal error\n", {}
 
     async def _read_head(
-        self, reader: asyncio.StreamReader, progress: list[bytes]
+        self, reader: asyncio.StreamReader, progress: list[bytes], first: bytes = b""
     ) -> tuple[Request | None, bool, str]:
-        line = await reader.readline()
+        line = first if first == b"\n" else first + await reader.readline()
         while line in (b"\r\n", b"\n"):  # RFC 9112: ignore empty lines before a request
             line = await reader.readline()
         if not line:
@@ -388,8 +436,10 @@ class HttpServer:
             lines.append("Allow: GET, HEAD")
         if not keep_alive:
             lines.append("Connection: close")
-        elif version == "HTTP/1.0":
-            lines.append("Connection: keep-alive")
+        else:
+            if version == "HTTP/1.0":
+                lines.append("Connection: keep-alive")
+            lines.append(f"Keep-Alive: timeout={KEEP_ALIVE_S:.0f}")
         writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
         if not head:
             writer.write(body)

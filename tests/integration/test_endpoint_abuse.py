@@ -261,3 +261,102 @@ def test_a_request_while_the_workers_are_gone_is_answered_503_without_a_warning(
     assert live == 200
     assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
     assert any("arrived while the endpoint stops" in r.getMessage() for r in caplog.records)
+
+
+def _answer_on(conn: socket.socket, path: str = "/health/live") -> bytes:
+    """One request on a kept-alive connection and its whole answer (head and body)."""
+    conn.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+    conn.settimeout(30)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(head.lower().split(b"content-length: ", 1)[1].split(b"\r\n", 1)[0])
+    while len(body) < length:
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return head + b"\r\n\r\n" + body
+
+
+def test_a_scraper_keeps_its_connection_between_scrapes(
+    station: Telemetry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The next request may come later than the head deadline (10 s; 0.5 s here) on a kept-alive
+    connection: Prometheus scrapes every 15 s on one connection (with TLS, one handshake), not
+    one a scrape. The answer says how long the endpoint keeps it."""
+    from pywats_otel._pipeline import http_server
+
+    monkeypatch.setattr(http_server, "HEAD_TIMEOUT_S", 0.5)
+    endpoint = station.endpoint
+    assert endpoint is not None
+    conn = socket.create_connection(("127.0.0.1", _port(station)), timeout=30)
+    try:
+        first = _answer_on(conn, "/metrics")
+        time.sleep(1.5)
+        second = _answer_on(conn, "/metrics")
+        assert endpoint.open_connections == 1
+    finally:
+        conn.close()
+    for answer in (first, second):
+        assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
+        assert b"\r\nKeep-Alive: timeout=150\r\n" in answer
+        assert b"\ntarget_info{" in answer
+
+
+def test_an_idle_connection_is_closed_after_the_keep_alive_time(
+    station: Telemetry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """KEEP_ALIVE_S (150 s; 0.5 s here) after its last answer an idle connection is closed
+    quietly: no 408, nothing sent."""
+    from pywats_otel._pipeline import http_server
+
+    monkeypatch.setattr(http_server, "KEEP_ALIVE_S", 0.5)
+    conn = socket.create_connection(("127.0.0.1", _port(station)), timeout=30)
+    try:
+        answer = _answer_on(conn)
+        assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
+        assert b"\r\nKeep-Alive: timeout=" in answer
+        started = time.monotonic()
+        assert _read_all(conn) == b""  # closed by the endpoint, with nothing more said
+        assert time.monotonic() - started < 20
+    finally:
+        conn.close()
+
+
+def test_at_the_cap_the_connection_idle_longest_makes_room(
+    station: Telemetry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With MAX_CONNECTIONS (20 here) open and some of them idle between requests, a newcomer
+    is served and the connection idle longest is closed; the others stay usable."""
+    from pywats_otel._pipeline import http_server
+
+    monkeypatch.setattr(http_server, "MAX_CONNECTIONS", 20)
+    endpoint = station.endpoint
+    assert endpoint is not None
+    port = _port(station)
+    idle = []
+    for _ in range(20):
+        conn = socket.create_connection(("127.0.0.1", port), timeout=30)
+        assert _answer_on(conn).startswith(b"HTTP/1.1 200 OK\r\n")
+        idle.append(conn)
+    try:
+        assert endpoint.open_connections == 20
+        newcomer = socket.create_connection(("127.0.0.1", port), timeout=30)
+        try:
+            assert _answer_on(newcomer).startswith(b"HTTP/1.1 200 OK\r\n")
+        finally:
+            newcomer.close()
+        assert _read_all(idle[0]) == b""  # the oldest idle one was closed
+        assert _answer_on(idle[1]).startswith(b"HTTP/1.1 200 OK\r\n")
+        assert _answer_on(idle[-1]).startswith(b"HTTP/1.1 200 OK\r\n")
+        assert endpoint._server is not None
+        assert endpoint._server.evicted_connections == 1
+        assert endpoint._server.refused_connections == 0
+    finally:
+        for conn in idle:
+            conn.close()
