@@ -55,6 +55,13 @@ from pywats_otel._base.otel import PerMeterProvider, create_instrument
 from pywats_otel._base.otel import tracer as global_tracer
 from pywats_otel._base.ratelimit import warn_once
 from pywats_otel._base.redact import may_need_redaction, redact_url
+from pywats_otel.instrumentation._httpx_clients import (
+    Snapshot,
+    attribute_state,
+    covered_by_global,
+    restore,
+    transports_of,
+)
 
 __all__ = ["HttpxTracing", "instrument_client", "is_on", "turn_on", "uninstrument_client"]
 
@@ -330,40 +337,15 @@ def turn_on(correlation_header: str) -> Callable[[], None]:
 
 # -- one client at a time -----------------------------------------------------------------
 
-#: client -> [(transport, attribute, was it in the transport's __dict__, its value there)]
-_Snapshot = list[tuple[Any, str, bool, Any]]
-_snapshots: weakref.WeakKeyDictionary[Any, _Snapshot] = weakref.WeakKeyDictionary()
+#: client -> the attributes set on its transports, to undo them exactly
+_snapshots: weakref.WeakKeyDictionary[Any, Snapshot] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
 
-def _covered_by_global(transport: object) -> bool:
-    """True when httpx's instrumented transport method is what this transport runs."""
-    if transport is None:
-        return True
-    for base, method in (
-        (httpx.HTTPTransport, "handle_request"),
-        (httpx.AsyncHTTPTransport, "handle_async_request"),
-    ):
-        if isinstance(transport, base):
-            if method in vars(transport):
-                return False
-            owner = next(cls for cls in type(transport).__mro__ if method in vars(cls))
-            return owner is base
-    return False
-
-
-def _wrap_instance(tracing: HttpxTracing, transport: Any, snapshot: _Snapshot) -> None:
-    namespace = vars(transport)
+def _wrap_instance(tracing: HttpxTracing, transport: Any, snapshot: Snapshot) -> None:
     if hasattr(transport, "handle_request"):
         sync = transport.handle_request
-        snapshot.append(
-            (
-                transport,
-                "handle_request",
-                "handle_request" in namespace,
-                namespace.get("handle_request"),
-            )
-        )
+        snapshot.append(attribute_state(transport, "handle_request"))
 
         def handle_request(request: httpx.Request) -> httpx.Response:
             return tracing.handle(sync, request)
@@ -371,28 +353,12 @@ def _wrap_instance(tracing: HttpxTracing, transport: Any, snapshot: _Snapshot) -
         transport.handle_request = handle_request
     if hasattr(transport, "handle_async_request"):
         asynchronous = transport.handle_async_request
-        snapshot.append(
-            (
-                transport,
-                "handle_async_request",
-                "handle_async_request" in namespace,
-                namespace.get("handle_async_request"),
-            )
-        )
+        snapshot.append(attribute_state(transport, "handle_async_request"))
 
         async def handle_async_request(request: httpx.Request) -> httpx.Response:
             return await tracing.handle_async(asynchronous, request)
 
         transport.handle_async_request = handle_async_request
-
-
-def _restore(snapshot: _Snapshot) -> None:
-    for target, attribute, present, value in snapshot:
-        namespace: dict[str, Any] = target.__dict__
-        if present:
-            namespace[attribute] = value
-        else:
-            namespace.pop(attribute, None)
 
 
 def instrument_client(client: httpx.Client | httpx.AsyncClient, correlation_header: str) -> None:
@@ -401,19 +367,19 @@ def instrument_client(client: httpx.Client | httpx.AsyncClient, correlation_head
     with _lock:
         if client in _snapshots:
             return
-        transports = [client._transport, *client._mounts.values()]
-        if _global is not None and all(_covered_by_global(t) for t in transports):
+        transports = transports_of(client)
+        if _global is not None and all(covered_by_global(t) for t in transports):
             return
         tracing = _global or HttpxTracing(correlation_header)
-        snapshot: _Snapshot = []
+        snapshot: Snapshot = []
         try:
             for transport in transports:
                 if transport is not None and not (
-                    _global is not None and _covered_by_global(transport)
+                    _global is not None and covered_by_global(transport)
                 ):
                     _wrap_instance(tracing, transport, snapshot)
         except Exception:
-            _restore(snapshot)
+            restore(snapshot)
             raise
         _snapshots[client] = snapshot
 
@@ -424,5 +390,5 @@ def uninstrument_client(client: httpx.Client | httpx.AsyncClient) -> bool:
         snapshot = _snapshots.pop(client, None)
     if snapshot is None:
         return False
-    _restore(snapshot)
+    restore(snapshot)
     return True

@@ -29,6 +29,13 @@ from pywats_otel._base.otel import PerMeterProvider
 from pywats_otel._base.ratelimit import warn_once
 from pywats_otel._base.redact import may_need_redaction, redact_url, sensitive_query_keys
 from pywats_otel.correlation import current_correlation_id
+from pywats_otel.instrumentation._httpx_clients import (
+    Snapshot,
+    attribute_state,
+    covered_by_global,
+    restore,
+    transports_of,
+)
 
 if TYPE_CHECKING:
     from pywats_otel._config.settings import TelemetrySettings
@@ -251,47 +258,9 @@ def turn_on(settings: TelemetrySettings) -> Callable[[], None] | None:
 
 _FLAG = "_is_instrumented_by_opentelemetry"
 _METHODS = ("handle_request", "handle_async_request")
-# (object, attribute, was it in the object's __dict__, its value there) for each attribute the
-# stock instrument_client() may set, so that undoing restores the objects exactly.
-_Snapshot = list[tuple[Any, str, bool, Any]]
-_snapshots: weakref.WeakKeyDictionary[Any, _Snapshot] = weakref.WeakKeyDictionary()
+# Each attribute the stock instrument_client() may set, per client, to undo it exactly.
+_snapshots: weakref.WeakKeyDictionary[Any, Snapshot] = weakref.WeakKeyDictionary()
 _snapshots_lock = threading.Lock()
-
-
-def _transports(client: httpx.Client | httpx.AsyncClient) -> list[Any]:
-    return [client._transport, *client._mounts.values()]
-
-
-def _covered_by_global(transport: object) -> bool:
-    """True when httpx's instrumented transport method is what this transport runs."""
-    if transport is None:
-        return True
-    for base, method in (
-        (httpx.HTTPTransport, "handle_request"),
-        (httpx.AsyncHTTPTransport, "handle_async_request"),
-    ):
-        if isinstance(transport, base):
-            if method in vars(transport):
-                return False
-            owner = next(cls for cls in type(transport).__mro__ if method in vars(cls))
-            return owner is base
-    return False
-
-
-def _state(target: Any, attribute: str) -> tuple[Any, str, bool, Any]:
-    namespace = getattr(target, "__dict__", {})
-    return (target, attribute, attribute in namespace, namespace.get(attribute))
-
-
-def _restore(snapshot: _Snapshot) -> None:
-    for target, attribute, present, value in snapshot:
-        namespace = getattr(target, "__dict__", None)
-        if namespace is None:
-            continue
-        if present:
-            namespace[attribute] = value
-        else:
-            namespace.pop(attribute, None)
 
 
 def instrument_client(client: httpx.Client | httpx.AsyncClient) -> None:
@@ -304,11 +273,13 @@ def instrument_client(client: httpx.Client | httpx.AsyncClient) -> None:
         with _snapshots_lock:
             if client in _snapshots or getattr(client, _FLAG, False):
                 return
-            transports = _transports(client)
-            if _global_on and all(_covered_by_global(t) for t in transports):
+            transports = transports_of(client)
+            if _global_on and all(covered_by_global(t) for t in transports):
                 return
-            snapshot: _Snapshot = [_state(client, _FLAG)]
-            snapshot += [_state(t, m) for t in transports if t is not None for m in _METHODS]
+            snapshot: Snapshot = [attribute_state(client, _FLAG)]
+            snapshot += [
+                attribute_state(t, m) for t in transports if t is not None for m in _METHODS
+            ]
             try:
                 with _stable_http_semconv() as url_keys:
                     hooks = _Hooks(url_keys, state.correlation_header())
@@ -322,7 +293,7 @@ def instrument_client(client: httpx.Client | httpx.AsyncClient) -> None:
                         if transport is not None:
                             _wrap_failures(transport)
             except Exception:
-                _restore(snapshot)
+                restore(snapshot)
                 raise
             _snapshots[client] = snapshot
     except Exception:
@@ -335,7 +306,7 @@ def uninstrument_client(client: httpx.Client | httpx.AsyncClient) -> None:
         with _snapshots_lock:
             snapshot = _snapshots.pop(client, None)
         if snapshot is not None:
-            _restore(snapshot)
+            restore(snapshot)
         elif getattr(client, _FLAG, False):
             HTTPXClientInstrumentor.uninstrument_client(client)
     except Exception:
