@@ -8,7 +8,7 @@ import logging
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -46,37 +46,51 @@ def clean_telemetry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     logging.setLogRecordFactory(factory)
 
 
+CertMaker = Callable[..., tuple[Path, Path]]
+
+
 @pytest.fixture
-def self_signed_cert(tmp_path: Path) -> tuple[Path, Path]:
-    """(certificate, key): a self-signed PEM pair for 127.0.0.1 and localhost, made by openssl."""
+def make_cert(tmp_path: Path) -> CertMaker:
+    """``make_cert(name, common_name)`` -> (certificate, key): a self-signed PEM pair made by
+    openssl in the test's folder, valid for 127.0.0.1 and localhost."""
     openssl = shutil.which("openssl")
     if openssl is None:
         message = "the openssl command is not installed (apt-get install -y openssl)"
         if os.environ.get("PYWATS_TEST_REQUIRE_PROMETHEUS") == "1":
             pytest.fail(f"{message}; CI (PYWATS_TEST_REQUIRE_PROMETHEUS=1) requires it")
         pytest.skip(message)
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [
-            openssl,
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1,DNS:localhost",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    return cert, key
+
+    def make(name: str = "cert", common_name: str = "127.0.0.1") -> tuple[Path, Path]:
+        cert, key = tmp_path / f"{name}.pem", tmp_path / f"{name}.key"
+        subprocess.run(
+            [
+                openssl,
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                f"/CN={common_name}",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1,DNS:localhost",
+                "-keyout",
+                str(key),
+                "-out",
+                str(cert),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        return cert, key
+
+    return make
+
+
+@pytest.fixture
+def self_signed_cert(make_cert: CertMaker) -> tuple[Path, Path]:
+    """(certificate, key): a self-signed PEM pair for 127.0.0.1 and localhost, made by openssl."""
+    return make_cert()

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import ssl
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent import futures
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -136,40 +135,6 @@ def test_grpc_core_stays_quiet_unless_the_user_asks() -> None:
 # -- mTLS ---------------------------------------------------------------------------------
 
 
-def _openssl_pair(folder: Path, name: str, common_name: str) -> tuple[Path, Path]:
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        message = "the openssl command is not installed (apt-get install -y openssl)"
-        if os.environ.get("PYWATS_TEST_REQUIRE_PROMETHEUS") == "1":
-            pytest.fail(f"{message}; CI (PYWATS_TEST_REQUIRE_PROMETHEUS=1) requires it")
-        pytest.skip(message)
-    cert, key = folder / f"{name}.pem", folder / f"{name}.key"
-    subprocess.run(
-        [
-            openssl,
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            f"/CN={common_name}",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1,DNS:localhost",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    return cert, key
-
-
 class _MutualTLSServer:
     """An HTTPS server on 127.0.0.1 that requires a client certificate signed by ``client_ca``
     and records the common name of each client and the path it posted to."""
@@ -209,9 +174,9 @@ class _MutualTLSServer:
 
 
 @pytest.fixture
-def mtls(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    server_cert, server_key = _openssl_pair(tmp_path, "server", "127.0.0.1")
-    client_cert, client_key = _openssl_pair(tmp_path, "client", "station-7")
+def mtls(make_cert: Callable[..., tuple[Path, Path]]) -> Iterator[dict[str, Any]]:
+    server_cert, server_key = make_cert("server", "127.0.0.1")
+    client_cert, client_key = make_cert("client", "station-7")
     server = _MutualTLSServer(server_cert, server_key, client_ca=client_cert)
     yield {
         "server": server,
