@@ -189,9 +189,12 @@ def _new_aggregation(match: Any, attributes: Mapping[str, Any]) -> Any:
     )
 
 
-def _series(match: Any, key: Any, attributes: dict[str, Any], measurement: Any) -> tuple[Any, Any]:
+def _series(
+    match: Any, key: Any, attributes: Mapping[str, Any], measurement: Any
+) -> tuple[Any, Any]:
     """The aggregation of a measurement whose series is not there yet (the slow path), and the
     measurement to give it. Runs under the stream's lock, as the SDK creates series."""
+    attributes = dict(attributes)  # the series keeps its own copy
     warn: tuple[str, int, str] | None = None
     with match._lock:
         series = match._attributes_aggregation
@@ -250,9 +253,13 @@ def _warn_overflow(metric: str, limit: int, exporter: str) -> None:
     )
 
 
+_NO_ATTRIBUTES: dict[str, Any] = {}
+
+
 def _consume_measurement(self: Any, measurement: Any, should_sample_exemplar: bool = True) -> None:
     """``_ViewInstrumentMatch.consume_measurement`` with the cardinality limit."""
-    attributes = dict(measurement.attributes) if measurement.attributes else {}
+    # Read, never changed: the measurement's own mapping, as the SDK's method uses it.
+    attributes = measurement.attributes or _NO_ATTRIBUTES
     keys = self._view._attribute_keys
     if keys is not None:
         attributes = {k: v for k, v in attributes.items() if k in keys}
