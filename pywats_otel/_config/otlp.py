@@ -190,22 +190,27 @@ def _target(options: OTLPOptions) -> tuple[str, int]:
     return host, port
 
 
-def _speaks(sock: socket.socket | ssl.SSLSocket, host: str, timeout_s: float) -> str:
-    """``http/1.1``, ``http/2``, ``silent`` or ``closed``: how the peer answers a request."""
+def _first_answer(
+    sock: socket.socket | ssl.SSLSocket, payload: bytes, timeout_s: float
+) -> bytes | str:
+    """The peer's first bytes after ``payload``, or ``silent`` or ``closed``."""
     sock.settimeout(timeout_s)
     try:
-        sock.sendall(
-            f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode(
-                "ascii", "replace"
-            )
-        )
+        sock.sendall(payload)
         first = sock.recv(64)
     except TimeoutError:
         return "silent"
     except OSError:
         return "closed"
-    if not first:
-        return "closed"
+    return first or "closed"
+
+
+def _speaks(sock: socket.socket | ssl.SSLSocket, host: str, timeout_s: float) -> str:
+    """``http/1.1``, ``http/2``, ``silent`` or ``closed``: how the peer answers a request."""
+    request = f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    first = _first_answer(sock, request.encode("ascii", "replace"), timeout_s)
+    if isinstance(first, str):
+        return first
     if first.startswith(b"HTTP/1."):
         return "http/1.1"
     # An HTTP/2 server answers an HTTP/1.1 request with binary frames (SETTINGS, GOAWAY).
@@ -213,16 +218,9 @@ def _speaks(sock: socket.socket | ssl.SSLSocket, host: str, timeout_s: float) ->
 
 
 def _speaks_h2(sock: socket.socket | ssl.SSLSocket, timeout_s: float) -> str:
-    sock.settimeout(timeout_s)
-    try:
-        sock.sendall(_H2_PREFACE)
-        first = sock.recv(64)
-    except TimeoutError:
-        return "silent"
-    except OSError:
-        return "closed"
-    if not first:
-        return "closed"
+    first = _first_answer(sock, _H2_PREFACE, timeout_s)
+    if isinstance(first, str):
+        return first
     if first.startswith(b"HTTP/1.") or _textual(first):
         # An HTTP/1.x server answers the preface with a status line, or with an error page
         # only (Python's http.server takes it for HTTP/0.9).

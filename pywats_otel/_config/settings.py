@@ -31,6 +31,7 @@ from pydantic import (
 
 from pywats_otel import semconv
 from pywats_otel._base.redact import redact_url, url_secrets
+from pywats_otel._base.values import is_utf8
 from pywats_otel._config.exporters import available_exporters
 
 __all__ = [
@@ -649,7 +650,7 @@ class TelemetrySettings(BaseModel):
         # not UTF-8 in an environment variable arrives here as a lone surrogate.
         texts = [*value.keys(), *value.values()] if isinstance(value, dict) else [value]
         for text in texts:
-            if isinstance(text, str) and not _is_utf8(text):
+            if isinstance(text, str) and not is_utf8(text):
                 raise ValueError("is not UTF-8 text (a byte that is not UTF-8?)")
         return value
 
@@ -1090,16 +1091,6 @@ def _load_tls_pair(cert: Path, key: Path) -> None:
             f"cannot load the certificate {cert} with the key {key} ({reason}); "
             "expected PEM files, the key not encrypted"
         ) from None
-
-
-def _is_utf8(text: str) -> bool:
-    if text.isascii():
-        return True
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _split_list(value: object) -> tuple[str, ...]:

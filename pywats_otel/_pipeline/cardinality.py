@@ -43,6 +43,7 @@ from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from pywats_otel import semconv
 from pywats_otel._base.otel import PerMeterProvider, create_instrument
+from pywats_otel._base.values import is_utf8
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.metrics.export import MetricReader
@@ -106,19 +107,9 @@ def clean_text(text: str) -> str:
         return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def _bad(text: str) -> bool:
-    if text.isascii():
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
-
-
 def _clean_value(value: Any) -> tuple[Any, int]:
     if isinstance(value, str):
-        return (clean_text(value), 1) if _bad(value) else (value, 0)
+        return (clean_text(value), 1) if not is_utf8(value) else (value, 0)
     if isinstance(value, (tuple, list)):
         cleaned = [_clean_value(item) for item in value]
         replaced = sum(count for _, count in cleaned)
@@ -133,7 +124,7 @@ def _clean_attributes(attributes: Mapping[str, Any]) -> tuple[dict[str, Any] | N
     clean: dict[str, Any] = {}
     for key, value in attributes.items():
         name = key
-        if _bad(key):
+        if not is_utf8(key):
             name, replaced = clean_text(key), replaced + 1
         text, count = _clean_value(value)
         replaced += count

@@ -6,6 +6,7 @@ timeout in total, because the SDK's calls can block on a collector that does not
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -340,26 +341,20 @@ class Telemetry:
             processor.shutdown_timeout_ms = remaining_ms
         tasks: list[tuple[str, Callable[[], object]]] = []
         owned = parts.owned
-        if parts.tracer_provider is not None:
-            tracer_provider = parts.tracer_provider
-            tasks.append(
-                (
-                    "traces",
-                    tracer_provider.shutdown
-                    if "traces" in owned
-                    else lambda: tracer_provider.force_flush(int(remaining_ms)),
+        # Providers pywats_otel made are shut down; someone else's are only flushed.
+        for signal, signal_provider in (
+            ("traces", parts.tracer_provider),
+            ("logs", parts.logger_provider),
+        ):
+            if signal_provider is not None:
+                tasks.append(
+                    (
+                        signal,
+                        signal_provider.shutdown
+                        if signal in owned
+                        else functools.partial(signal_provider.force_flush, int(remaining_ms)),
+                    )
                 )
-            )
-        if parts.logger_provider is not None:
-            logger_provider = parts.logger_provider
-            tasks.append(
-                (
-                    "logs",
-                    logger_provider.shutdown
-                    if "logs" in owned
-                    else lambda: logger_provider.force_flush(int(remaining_ms)),
-                )
-            )
         if parts.meter_provider is not None:
             provider = parts.meter_provider
             if "metrics" in owned:
