@@ -1,9 +1,8 @@
-"""Odd values made safe for span and metric attributes: text or a whole number, or None; and
-whether a text can be written as UTF-8."""
+"""Odd values made safe for span and metric attributes: text or a whole number, or None."""
 
 from __future__ import annotations
 
-__all__ = ["is_utf8", "safe_int", "safe_str"]
+__all__ = ["safe_int", "safe_str"]
 
 
 def safe_str(value: object) -> str | None:
@@ -29,14 +28,3 @@ def safe_int(value: object) -> int | None:
     except Exception:  # noqa: BLE001 - anything float() refuses is no number
         return None
     return int(number) if number.is_integer() else None
-
-
-def is_utf8(text: str) -> bool:
-    """True when ``text`` can be written as UTF-8 (no lone surrogates); cheap for ASCII."""
-    if text.isascii():
-        return True
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True

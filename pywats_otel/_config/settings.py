@@ -31,7 +31,7 @@ from pydantic import (
 
 from pywats_otel import semconv
 from pywats_otel._base.redact import redact_url, url_secrets
-from pywats_otel._base.values import is_utf8
+from pywats_otel._base.text import is_utf8
 from pywats_otel._config.exporters import available_exporters
 
 __all__ = [

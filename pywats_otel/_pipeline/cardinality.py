@@ -43,7 +43,7 @@ from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from pywats_otel import semconv
 from pywats_otel._base.otel import PerMeterProvider, create_instrument
-from pywats_otel._base.values import is_utf8
+from pywats_otel._base.text import is_utf8
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.metrics.export import MetricReader
@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 __all__ = [
     "OVERFLOW_ATTRIBUTES",
     "clean_text",
+    "cleaned_and_counted",
     "count_replaced",
     "install",
     "register_reader",
@@ -310,6 +311,15 @@ def unregister_reader(reader: MetricReader) -> None:
 
 _replaced_seen: dict[tuple[str, str, str], _Counts] = {}
 _MAX_REPLACED_SEEN = 1000
+
+
+def cleaned_and_counted(text: str, metric: str, exporter: str) -> str:
+    """``text`` itself when it is valid UTF-8, else written with backslash escapes and counted
+    against ``metric`` (:func:`count_replaced`)."""
+    if is_utf8(text):
+        return text
+    count_replaced(metric, exporter, text)
+    return clean_text(text)
 
 
 def count_replaced(metric: str, exporter: str, text: str) -> None:

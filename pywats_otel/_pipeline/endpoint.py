@@ -31,7 +31,6 @@ from prometheus_client.exposition import choose_encoder
 
 from pywats_otel import semconv
 from pywats_otel._base.ratelimit import warn_once
-from pywats_otel._base.values import is_utf8
 from pywats_otel._pipeline import cardinality, http_server
 from pywats_otel.health import HEALTH_PATHS
 
@@ -357,10 +356,7 @@ def _cleaned(family: Metric) -> Metric:
     """``family`` with every text that is not UTF-8 written with backslash escapes (counted)."""
 
     def clean(text: str) -> str:
-        if is_utf8(text):
-            return text
-        cardinality.count_replaced(family.name, "prometheus", text)
-        return cardinality.clean_text(text)
+        return cardinality.cleaned_and_counted(text, family.name, "prometheus")
 
     cleaned = Metric(family.name, clean(family.documentation), family.type, family.unit)
     cleaned.samples = [

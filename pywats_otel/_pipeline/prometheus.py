@@ -50,14 +50,7 @@ def escape_line_breaks(text: str) -> str:
 
 
 def _clean(text: str, metric: str) -> str:
-    if text.isascii():
-        return text
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        cardinality.count_replaced(metric, "prometheus", text)
-        return cardinality.clean_text(text)
-    return text
+    return cardinality.cleaned_and_counted(text, metric, "prometheus")
 
 
 def _registry_class() -> type:
