@@ -291,6 +291,71 @@ def clean_env(bytecode_cache: Path | None = None) -> dict[str, str]:
     return env
 
 
+class Helper:
+    """A helper process of this Python (a station, a fake server), started in the project's
+    folder without OTEL_* variables and spoken to a line at a time.
+
+    With ``first_line`` it has printed one line when ready (its URL, its port): ``line``.
+    ``ask(command)`` sends a command and reads one JSON answer; ``close()`` ends its stdin
+    (after a last command, if given), waits, and returns what it printed meanwhile.
+    """
+
+    def __init__(
+        self,
+        args: Sequence[str],
+        *,
+        name: str,
+        first_line: bool = True,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.name = name
+        self.process = subprocess.Popen(
+            [sys.executable, *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+            env=clean_env() if env is None else env,
+        )
+        self.line = ""
+        if first_line:
+            self.line = self._read().strip()
+
+    def _read(self) -> str:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"{self.name} exited ({self.process.wait(10)})")
+        return line
+
+    def ask(self, command: str) -> dict[str, Any]:
+        assert self.process.stdin is not None
+        self.process.stdin.write(command + "\n")
+        self.process.stdin.flush()
+        answer: dict[str, Any] = json.loads(self._read())
+        return answer
+
+    def close(self, command: str | None = None, timeout_s: float = 30) -> str:
+        stdin, stdout = self.process.stdin, self.process.stdout
+        assert stdin is not None
+        assert stdout is not None
+        try:
+            if command is not None:
+                stdin.write(command + "\n")
+            stdin.close()
+            rest = stdout.read()
+            self.process.wait(timeout_s)
+        except (OSError, subprocess.TimeoutExpired):
+            self.process.kill()
+            self.process.wait(5)
+            rest = ""
+        return rest.strip()
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait(5)
+
+
 def run_python(
     code: str,
     *,

@@ -179,3 +179,26 @@ PLAN_HTTP_DURATION = _prom_histogram(
         semconv.SERVER_PORT,
     ),
 )
+
+
+def in_process_httpx_client() -> Any:
+    """An httpx client on httpx's own transport whose connection pool answers in-process: the
+    whole client path of a request runs (request building, transport, response), no socket."""
+    import httpcore
+    import httpx
+
+    class Pool:
+        def handle_request(self, request: Any) -> Any:
+            return httpcore.Response(
+                200,
+                headers=[(b"Content-Length", b"2")],
+                content=b"ok",
+                extensions={"http_version": b"HTTP/1.1"},
+            )
+
+        def close(self) -> None:
+            pass
+
+    client = httpx.Client()
+    client._transport._pool = Pool()  # type: ignore[attr-defined]
+    return client

@@ -94,3 +94,23 @@ def make_cert(tmp_path: Path) -> CertMaker:
 def self_signed_cert(make_cert: CertMaker) -> tuple[Path, Path]:
     """(certificate, key): a self-signed PEM pair for 127.0.0.1 and localhost, made by openssl."""
     return make_cert()
+
+
+class FakeClock:
+    """A clock that stands still until the test moves ``now``."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """The clock of the export reports (a warning per exporter per minute), moved by hand."""
+    from pywats_otel._pipeline import export
+
+    fake = FakeClock()
+    monkeypatch.setattr(export, "_clock", fake)
+    return fake

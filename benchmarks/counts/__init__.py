@@ -21,6 +21,7 @@ section fails with that message rather than skipping.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import tempfile
@@ -31,7 +32,7 @@ from types import TracebackType
 from typing import Any
 
 from benchmarks import _instructions, _registry
-from benchmarks._harness import ROOT, clean_env
+from benchmarks._harness import ROOT, Helper, clean_env
 
 SECTION = "counts"
 
@@ -63,7 +64,7 @@ class Context(_registry.Context):
     def __init__(self, cases: Sequence[_registry.Case], rounds: int, quick: bool, **options: Any):
         super().__init__(cases, rounds, quick, **options)
         self.repeats = 1 if quick else int(options.get("count_repeats") or 2)
-        self._peers: subprocess.Popen[str] | None = None
+        self._peers: Helper | None = None
         self.peer_counts: dict[str, Any] = {}
 
     def __enter__(self) -> Context:
@@ -74,16 +75,8 @@ class Context(_registry.Context):
             )
         self._cache = tempfile.TemporaryDirectory(prefix="pywats-otel-pycache-")
         self.bytecode_cache = Path(self._cache.name)
-        self._peers = subprocess.Popen(
-            [sys.executable, "-c", _PEERS],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            cwd=ROOT,
-            env=clean_env(),
-        )
-        assert self._peers.stdout is not None
-        line = self._peers.stdout.readline().split()
+        self._peers = Helper(["-c", _PEERS], name="the peers of the counts section")
+        line = self._peers.line.split()
         if len(line) != 4:
             raise RuntimeError("the peers of the counts section did not start")
         self.wats, self.otlp_grpc, self.otlp_http, self.demo_server = line
@@ -95,13 +88,8 @@ class Context(_registry.Context):
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        peers = self._peers
-        if peers is not None and peers.stdin is not None and peers.stdout is not None:
-            import json
-
-            peers.stdin.close()
-            last = peers.stdout.read().strip().splitlines()
-            peers.wait(60)
+        if self._peers is not None:
+            last = self._peers.close(timeout_s=60).splitlines()
             if last:
                 self.peer_counts = json.loads(last[-1])
         self._cache.cleanup()

@@ -198,29 +198,6 @@ def _export_operation(tracer: Any) -> Operation:
     return operation
 
 
-def _httpx_client() -> Any:
-    """An httpx client on httpx's own transport whose connection pool answers in-process: the
-    whole client path of a request runs (request building, transport, response), no socket."""
-    import httpcore
-    import httpx
-
-    class Pool:
-        def handle_request(self, request: Any) -> Any:
-            return httpcore.Response(
-                200,
-                headers=[(b"Content-Length", b"2")],
-                content=b"ok",
-                extensions={"http_version": b"HTTP/1.1"},
-            )
-
-        def close(self) -> None:
-            pass
-
-    client = httpx.Client()
-    client._transport._pool = Pool()  # type: ignore[attr-defined]
-    return client
-
-
 URL = "http://127.0.0.1:8080/api/Report/WSJF?station=7"
 
 
@@ -229,7 +206,7 @@ def _httpx_operation(variant: str, setup: Any) -> Operation:
     from benchmarks import _setups
     from pywats_otel import semconv
 
-    client = _httpx_client()
+    client = _setups.in_process_httpx_client()
     if variant == STOCK:
         from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 

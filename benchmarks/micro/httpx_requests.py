@@ -158,23 +158,6 @@ def _compare(case: CaseResult) -> None:
     ]
 
 
-class _Pool:
-    """A connection pool that answers in-process: httpx's whole client path, no socket."""
-
-    def handle_request(self, request: Any) -> Any:
-        import httpcore
-
-        return httpcore.Response(
-            200,
-            headers=[(b"Content-Length", b"2")],
-            content=b"ok",
-            extensions={"http_version": b"HTTP/1.1"},
-        )
-
-    def close(self) -> None:
-        pass
-
-
 def httpx_requests(
     ours: _setups.PywatsOtel, bare: _setups.BareSDK, rounds: int, ops: int, pool_ops: int
 ) -> list[CaseResult]:
@@ -182,8 +165,7 @@ def httpx_requests(
 
     server = subprocess.Popen([sys.executable, "-c", _SERVER], stdout=subprocess.PIPE, text=True)
     client = httpx.Client()
-    in_process = httpx.Client()
-    in_process._transport._pool = _Pool()  # type: ignore[attr-defined]
+    in_process = _setups.in_process_httpx_client()
     try:
         assert server.stdout is not None
         port = int(server.stdout.readline())

@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import json
 import statistics
-import subprocess
-import sys
 from typing import Any
 
-from benchmarks._harness import ROOT, CaseResult, Comparison, clean_env, rotations
+from benchmarks._harness import CaseResult, Comparison, Helper, rotations
 from benchmarks.pipeline import SECTION, Context
 from benchmarks.pipeline._station import NOT_INIT, OURS, OURS_SAMPLED, REMOVED, WORKERS
 
@@ -27,39 +25,6 @@ GOAL_CPU = 1.0
 #: The parts of a round each station times: conversion with enqueue, processing with the
 #: upload, the export of the round's spans at its end.
 PHASES = ("convert", "upload", "flush")
-
-
-class _Peer:
-    """A helper process that prints one line (its URL) when ready and runs until stdin closes."""
-
-    def __init__(self, args: list[str]) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, *args],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            cwd=ROOT,
-            env=clean_env(),
-        )
-        assert self.process.stdout is not None
-        self.line = self.process.stdout.readline().strip()
-        if not self.line:
-            raise RuntimeError(f"benchmark helper {args} did not start")
-
-    def close(self) -> str:
-        """Close stdin, wait, and return what it printed last."""
-        stdin, stdout = self.process.stdin, self.process.stdout
-        assert stdin is not None
-        assert stdout is not None
-        try:
-            stdin.close()
-            rest = stdout.read()
-            self.process.wait(30)
-        except (OSError, subprocess.TimeoutExpired):
-            self.process.kill()
-            self.process.wait(5)
-            rest = ""
-        return rest.strip()
 
 
 _SERVER = (
@@ -89,60 +54,27 @@ class _Worker:
     """The controller's handle on one station process."""
 
     def __init__(self, variant: str, server: str, otlp: str, reports: int, steps: int) -> None:
-        self.variant = variant
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "benchmarks.pipeline._station",
-                "--variant",
-                variant,
-                "--server",
-                server,
-                "--otlp",
-                otlp,
-                "--reports",
-                str(reports),
-                "--steps",
-                str(steps),
-            ],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            cwd=ROOT,
-            env=clean_env(),
-        )
-        self._ask("ready")
-
-    def _ask(self, command: str) -> dict[str, Any]:
-        stdin, stdout = self.process.stdin, self.process.stdout
-        assert stdin is not None
-        assert stdout is not None
-        stdin.write(command + "\n")
-        stdin.flush()
-        line = stdout.readline()
-        if not line:
-            code = self.process.wait(10)
-            raise RuntimeError(f"pipeline station {self.variant!r} exited ({code})")
-        answer: dict[str, Any] = json.loads(line)
-        return answer
+        args = ["-m", "benchmarks.pipeline._station", "--variant", variant, "--server", server]
+        args += ["--otlp", otlp, "--reports", str(reports), "--steps", str(steps)]
+        self.helper = Helper(args, name=f"pipeline station {variant!r}", first_line=False)
+        self.helper.ask("ready")
 
     def round(self) -> dict[str, Any]:
-        return self._ask("round")
+        return self.helper.ask("round")
 
     def close(self) -> dict[str, Any]:
         try:
-            return self._ask("quit")
+            return self.helper.ask("quit")
         finally:
-            self.process.wait(30)
+            self.helper.close()
 
 
 def per_report(
     rounds: int, quick: bool, reports: int | None = None, steps: int = 1000
 ) -> list[CaseResult]:
     per_round = reports or (5 if quick else 20)
-    server = _Peer(list(_SERVER))
-    receiver = _Peer(list(_RECEIVER))
+    server = Helper(_SERVER, name="the fake WATS server")
+    receiver = Helper(_RECEIVER, name="the OTLP receiver")
     workers: dict[str, _Worker] = {}
     try:
         for variant in WORKERS:
@@ -190,7 +122,7 @@ def per_report(
         workers.clear()
     finally:
         for worker in workers.values():
-            worker.process.kill()
+            worker.helper.kill()
         received = server.close()
         otlp = receiver.close()
     cpu.extra["phases_us_per_report"] = phases

@@ -5,12 +5,7 @@ rounds; the same station whose instructions the counts section counts."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from typing import Any
-
-from benchmarks._harness import ROOT, CaseResult, Comparison, clean_env, rotations
+from benchmarks._harness import CaseResult, Comparison, Helper, rotations
 from benchmarks.pipeline import SECTION, Context
 from benchmarks.pipeline import _pywats_station as station
 
@@ -29,56 +24,20 @@ _SERVER = (
 )
 
 
-class _Worker:
-    def __init__(self, variant: str, server: str, otlp: str, reports: int) -> None:
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "benchmarks.pipeline._pywats_station",
-                "--variant",
-                variant,
-                "--server",
-                server,
-                "--otlp",
-                otlp,
-                "--reports",
-                str(reports),
-            ],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            cwd=ROOT,
-            env=clean_env(),
-        )
-        self.ask("ready")
-
-    def ask(self, command: str) -> dict[str, Any]:
-        assert self.process.stdin is not None
-        assert self.process.stdout is not None
-        self.process.stdin.write(command + "\n")
-        self.process.stdin.flush()
-        line = self.process.stdout.readline()
-        if not line:
-            raise RuntimeError(f"the pyWATS station exited ({self.process.wait(10)})")
-        answer: dict[str, Any] = json.loads(line)
-        return answer
+def _worker(variant: str, server: str, otlp: str, reports: int) -> Helper:
+    args = ["-m", "benchmarks.pipeline._pywats_station", "--variant", variant]
+    args += ["--server", server, "--otlp", otlp, "--reports", str(reports)]
+    worker = Helper(args, name="the pyWATS station", first_line=False)
+    worker.ask("ready")
+    return worker
 
 
 def run(context: Context) -> list[CaseResult]:
     reports = 1 if context.quick else 3
     rounds = 3 if context.quick else max(context.rounds // 2, 10)
-    peers = subprocess.Popen(
-        [sys.executable, "-c", _SERVER],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-        env=clean_env(),
-    )
-    assert peers.stdout is not None
-    server, otlp = peers.stdout.readline().split()
-    workers: dict[str, _Worker] = {}
+    peers = Helper(["-c", _SERVER], name="the fake WATS server and the OTLP sink")
+    server, otlp = peers.line.split()
+    workers: dict[str, Helper] = {}
     cpu = CaseResult(
         SECTION,
         "real pyWATS station: CPU time per report",
@@ -95,7 +54,7 @@ def run(context: Context) -> list[CaseResult]:
     )
     try:
         for variant in station.VARIANTS:
-            workers[variant] = _Worker(variant, server, otlp, reports)
+            workers[variant] = _worker(variant, server, otlp, reports)
             workers[variant].ask("round")  # warm-up
         for order in rotations(list(station.VARIANTS), rounds):
             for variant in order:
@@ -104,14 +63,12 @@ def run(context: Context) -> list[CaseResult]:
                 wall.samples[variant].append(1e3 * answer["wall_s"] / reports)
         for worker in workers.values():
             worker.ask("quit")
-            worker.process.wait(60)
+            worker.close(timeout_s=60)
         workers.clear()
     finally:
         for worker in workers.values():
-            worker.process.kill()
-        assert peers.stdin is not None
-        peers.stdin.close()
-        peers.wait(60)
+            worker.kill()
+        peers.close(timeout_s=60)
     for case, what in ((cpu, "CPU"), (wall, "wall")):
         case.comparisons += [
             Comparison(

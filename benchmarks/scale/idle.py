@@ -11,14 +11,10 @@ from __future__ import annotations
 
 import gzip
 import http.client
-import json
-import subprocess
-import sys
 import time
-from typing import Any
 
 from benchmarks import _sink
-from benchmarks._harness import ROOT, CaseResult, Comparison, clean_env
+from benchmarks._harness import CaseResult, Comparison, Helper
 from benchmarks.scale import SECTION, Context
 from benchmarks.scale._idle_station import NONE, OURS, OURS_HTTP, VARIANTS
 
@@ -35,46 +31,10 @@ _HTTP_RECEIVER = (
 )
 
 
-class _Station:
-    def __init__(self, variant: str, otlp: str, otlp_http: str) -> None:
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "benchmarks.scale._idle_station",
-                "--variant",
-                variant,
-                "--otlp",
-                otlp,
-                "--otlp-http",
-                otlp_http,
-            ],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            cwd=ROOT,
-            env=clean_env(),
-        )
-        assert self.process.stdout is not None
-        self.port = int(self.process.stdout.readline())
-
-    def cpu(self) -> dict[str, Any]:
-        assert self.process.stdin is not None
-        assert self.process.stdout is not None
-        self.process.stdin.write("cpu\n")
-        self.process.stdin.flush()
-        answer: dict[str, Any] = json.loads(self.process.stdout.readline())
-        return answer
-
-    def close(self) -> None:
-        assert self.process.stdin is not None
-        try:
-            self.process.stdin.write("quit\n")
-            self.process.stdin.close()
-            self.process.wait(30)
-        except (OSError, subprocess.TimeoutExpired):
-            self.process.kill()
-            self.process.wait(5)
+def _station(variant: str, otlp: str, otlp_http: str) -> Helper:
+    """A station process; its first line is its /metrics port, ``ask("cpu")`` its CPU time."""
+    args = ["-m", "benchmarks.scale._idle_station", "--variant", variant]
+    return Helper([*args, "--otlp", otlp, "--otlp-http", otlp_http], name=f"idle station {variant}")
 
 
 _connections: dict[int, http.client.HTTPConnection] = {}
@@ -110,17 +70,8 @@ def run(context: Context) -> list[CaseResult]:
     window = 20.0 if context.quick else 60.0
     scrape_every = 5.0 if context.quick else SCRAPE_S
     sink, endpoint = _sink.start()
-    receiver = subprocess.Popen(
-        [sys.executable, "-c", _HTTP_RECEIVER],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-        env=clean_env(),
-    )
-    assert receiver.stdout is not None
-    http_endpoint = receiver.stdout.readline().strip()
-    stations = {variant: _Station(variant, endpoint, http_endpoint) for variant in VARIANTS}
+    receiver = Helper(["-c", _HTTP_RECEIVER], name="the OTLP/HTTP receiver")
+    stations = {variant: _station(variant, endpoint, receiver.line) for variant in VARIANTS}
     case = CaseResult(
         SECTION, "idle station, CPU per minute", "ms", NONE, {v: [] for v in VARIANTS}
     )
@@ -128,20 +79,20 @@ def run(context: Context) -> list[CaseResult]:
     series = 0
     try:
         time.sleep(5)  # start-up's own work settles (the first health run, the first scrape)
-        series = _scrape(stations[OURS].port)
-        _scrape(stations[OURS_HTTP].port)
+        series = _scrape(int(stations[OURS].line))
+        _scrape(int(stations[OURS_HTTP].line))
         for _ in range(minutes):
-            before = {variant: station.cpu() for variant, station in stations.items()}
+            before = {variant: station.ask("cpu") for variant, station in stations.items()}
             started = time.monotonic()
             next_scrape = started + scrape_every
             while (now := time.monotonic()) < started + window:
                 if now >= next_scrape:
-                    series = _scrape(stations[OURS].port)
-                    _scrape(stations[OURS_HTTP].port)
+                    series = _scrape(int(stations[OURS].line))
+                    _scrape(int(stations[OURS_HTTP].line))
                     next_scrape += scrape_every
                 time.sleep(min(0.25, max(started + window - now, 0.0)))
             elapsed = time.monotonic() - started
-            after = {variant: station.cpu() for variant, station in stations.items()}
+            after = {variant: station.ask("cpu") for variant, station in stations.items()}
             for variant in stations:
                 used = after[variant]["cpu_s"] - before[variant]["cpu_s"]
                 case.samples[variant].append(1000 * used * 60.0 / elapsed)
@@ -153,13 +104,11 @@ def run(context: Context) -> list[CaseResult]:
             connection.close()
         _connections.clear()
         for station in stations.values():
-            station.close()
+            station.close("quit")
         assert sink.stdin is not None
         sink.stdin.close()
         sink.wait(30)
-        assert receiver.stdin is not None
-        receiver.stdin.close()
-        receiver.wait(30)
+        receiver.close()
     case.comparisons += (
         Comparison(
             "idle station: pywats_otel's CPU, in ms a minute beyond the station without it",

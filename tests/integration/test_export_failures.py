@@ -5,28 +5,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from opentelemetry import trace
 
 from pywats_otel import init_telemetry
-from pywats_otel._pipeline import export
 from pywats_otel.testing.otlp import OTLPReceiver
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> _Clock:
-    fake = _Clock()
-    monkeypatch.setattr(export, "_clock", fake)
-    return fake
 
 
 @pytest.fixture(params=["grpc", "http/protobuf"])
@@ -44,7 +29,7 @@ def _export_one(telemetry: object, name: str) -> str:
 
 
 def test_each_rejection_is_reported_with_its_own_code(
-    receiver: OTLPReceiver, clock: _Clock, caplog: pytest.LogCaptureFixture
+    receiver: OTLPReceiver, clock: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Three rejections in a row, each a different code: status() names each in turn and the
     warnings (one per minute of the fake clock) name the code of their failure."""
@@ -87,7 +72,7 @@ def test_each_rejection_is_reported_with_its_own_code(
     assert [span.name for span in receiver.spans] == ["after"]
 
 
-def test_a_refused_http_connection_names_the_cause(clock: _Clock) -> None:
+def test_a_refused_http_connection_names_the_cause(clock: Any) -> None:
     """Nothing listens: the warning and status() carry the transport error, not 'failed'."""
     from pywats_otel.testing.otlp import free_port
 

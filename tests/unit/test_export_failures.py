@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import pytest
 from opentelemetry import trace
@@ -21,21 +22,6 @@ from pywats_otel.exporters import ExporterSpec
 from pywats_otel.testing import capture_telemetry
 
 
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> _Clock:
-    fake = _Clock()
-    monkeypatch.setattr(export, "_clock", fake)
-    return fake
-
-
 def _lines(caplog: pytest.LogCaptureFixture, level: int) -> list[str]:
     return [
         record.getMessage()
@@ -45,7 +31,7 @@ def _lines(caplog: pytest.LogCaptureFixture, level: int) -> list[str]:
 
 
 def test_alternating_failures_give_one_warning_a_minute(
-    clock: _Clock, caplog: pytest.LogCaptureFixture
+    clock: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A collector that rejects every other batch: 1 warning in the first minute, not 7."""
     caplog.set_level(logging.INFO, logger="pywats_otel.export")
@@ -76,7 +62,7 @@ def test_alternating_failures_give_one_warning_a_minute(
 
 
 def test_the_recovery_line_counts_every_failure_since_the_last_success(
-    clock: _Clock, caplog: pytest.LogCaptureFixture
+    clock: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Failures over three minutes: three warnings, and the recovery counts all of them."""
     caplog.set_level(logging.INFO, logger="pywats_otel.export")
@@ -92,14 +78,14 @@ def test_the_recovery_line_counts_every_failure_since_the_last_success(
     assert stats.snapshot()["consecutive_failures"] == 0
 
 
-def test_control_characters_never_reach_the_log_or_status(clock: _Clock) -> None:
+def test_control_characters_never_reach_the_log_or_status(clock: Any) -> None:
     """An HTTP/2 frame read as an HTTP/1.1 status line: its bytes are stripped."""
     stats = ExportStats("traces", "otlp", "sink")
     stats.record_failure(1, "BadStatusLine('\x00\x00\x06\x04\x00\x00\x00\x00\x00\x1b[2J')\r\nend")
     assert stats.snapshot()["last_error"] == "BadStatusLine('[2J') end"
 
 
-def test_a_diagnosis_is_added_to_the_first_failure_only(clock: _Clock) -> None:
+def test_a_diagnosis_is_added_to_the_first_failure_only(clock: Any) -> None:
     """The destination is probed once, at the first failure; later ones carry only the cause."""
     stats = ExportStats("traces", "otlp", "sink")
     probes: list[int] = []
@@ -195,7 +181,7 @@ class _SDKLikeExporter(SpanExporter):
         pass
 
 
-def test_each_failure_names_its_own_code_despite_the_duplicate_filter(clock: _Clock) -> None:
+def test_each_failure_names_its_own_code_despite_the_duplicate_filter(clock: Any) -> None:
     """PERMISSION_DENIED after UNAUTHENTICATED is reported as PERMISSION_DENIED."""
     delegate = _SDKLikeExporter()
     delegate.codes = ["UNAUTHENTICATED", "PERMISSION_DENIED", "INVALID_ARGUMENT"]
@@ -214,7 +200,7 @@ def test_each_failure_names_its_own_code_despite_the_duplicate_filter(clock: _Cl
     assert delegate._metrics.inner.operations == 3  # type: ignore[attr-defined]
 
 
-def test_an_http_status_failure_names_the_status_and_the_sdk_message(clock: _Clock) -> None:
+def test_an_http_status_failure_names_the_status_and_the_sdk_message(clock: Any) -> None:
     delegate = _SDKLikeExporter()
     delegate.status = 400
     stats = ExportStats("traces", "otlp", "sink")
@@ -232,7 +218,7 @@ class _Quiet(SpanExporter):
         pass
 
 
-def test_a_failure_without_a_cause_says_so(clock: _Clock) -> None:
+def test_a_failure_without_a_cause_says_so(clock: Any) -> None:
     stats = ExportStats("traces", "quiet", "sink")
     CountingSpanExporter(_Quiet(), stats).export([])
     assert stats.snapshot()["last_error"] == "the exporter reported no cause"
