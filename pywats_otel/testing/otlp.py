@@ -401,17 +401,23 @@ class BlackHole:
         return f"http://127.0.0.1:{self.port}"
 
     def _accept(self) -> None:
-        while not self._closed:
+        while True:
             try:
                 conn, _ = self._socket.accept()
             except OSError:
                 return
             with self._lock:
-                self._held.append(conn)
+                closed = self._closed
+                if not closed:
+                    self._held.append(conn)
+            if closed:  # accepted while close() ran: nobody else would close it
+                conn.close()
+                return
             self.accepted.set()
 
     def close(self) -> None:
-        self._closed = True
+        with self._lock:
+            self._closed = True
         # shutdown() wakes the accept() blocked in the other thread; close() alone may not.
         with contextlib.suppress(OSError):
             self._socket.shutdown(socket.SHUT_RDWR)
